@@ -1,0 +1,667 @@
+"""Frame-level evaluation: sliding-window PSNR scores, per-video min-max, micro/macro AUC.
+
+The protocol of the paper (Sec. 3.4 and 4.1) and of its code:
+
+1. Every test video is cut into T-frame windows with stride 1 (T = ``clip_len``, 16).
+2. The model reconstructs each window; the frame at ``score_index`` (default ``T // 2`` = 8,
+   the 9th frame) is scored by the PSNR between it and its reconstruction (Eq. 9)::
+
+       PSNR = 10 log10(max^2 / MSE)
+
+   computed on images mapped from the model range [-1, 1] to [0, 1] by ``(x + 1) / 2``, so
+   ``max = 1``; the MSE runs over all pixels and channels of the frame and is floored at
+   ``1e-10`` (a perfect reconstruction scores 100 dB instead of infinity).
+3. PSNRs are min-max normalised per video (Eq. 10) and the anomaly score is
+   ``S = 1 - normalised PSNR`` (higher = more anomalous). A video whose PSNRs are all equal
+   gets score 0 everywhere (and a note in the summary) instead of a division by zero.
+4. One frame-level ROC AUC over all scored frames of the test set (**micro AUC**).
+
+With the default ``pad_edges=False`` the first ``score_index`` and last
+``T - 1 - score_index`` frames of each video get no score (for UCSD Ped2: 2010 - 12 * 15 = 1830
+scored frames). ``pad_edges=True`` pads each video with copies of its first / last frame so
+that every frame is scored. The choice is recorded in every result.
+
+Also reported: **macro AUC** (mean of per-video AUCs; videos whose scored frames hold a single
+class are skipped and listed) and the **unnormalised AUC** (score = -PSNR, no per-video
+normalisation).
+
+No TensorFlow here: the model is any callable ``predict_fn(batch) -> reconstruction``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from trainer.data import Video, model_to_unit_range, to_model_range
+
+__all__ = [
+    "CSV_COLUMNS",
+    "MSE_FLOOR",
+    "EvaluationResult",
+    "PredictFn",
+    "Reconstruction",
+    "VideoScores",
+    "evaluate",
+    "frame_psnr",
+    "git_commit",
+    "minmax_scores",
+    "write_scores_csv",
+    "write_summary_json",
+]
+
+PredictFn = Callable[[np.ndarray], Any]
+"""``predict_fn(batch) -> recon``: ``float32`` ``(B, T, H, W, C)`` in [-1, 1] -> same shape."""
+
+CSV_COLUMNS: tuple[str, ...] = ("video", "frame", "psnr", "score", "label")
+"""Columns of the per-frame CSV written by :func:`write_scores_csv`."""
+
+MSE_FLOOR = 1e-10
+"""Smallest MSE used in the PSNR (caps PSNR at 100 dB for a perfect reconstruction)."""
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(eq=False)
+class VideoScores:
+    """Scores of the scored frames of one video.
+
+    Attributes
+    ----------
+    name : str
+        Video name.
+    frames : np.ndarray
+        ``int64`` ``(n,)``, 0-based indices (within the video) of the scored frames, ascending.
+    psnr : np.ndarray
+        ``float64`` ``(n,)``, PSNR in dB on the [0, 1] scale.
+    score : np.ndarray
+        ``float64`` ``(n,)`` in [0, 1], ``1 - minmax(psnr)``; higher = more anomalous.
+    labels : np.ndarray or None
+        ``int8`` ``(n,)`` ground truth of the scored frames, ``None`` when unknown.
+    n_frames : int
+        Number of frames K of the whole video.
+    video_labels : np.ndarray or None
+        ``int8`` ``(K,)`` ground truth of every frame of the video (for plots).
+    constant_psnr : bool
+        True when all PSNRs were equal and the scores were set to 0.
+    """
+
+    name: str
+    frames: np.ndarray
+    psnr: np.ndarray
+    score: np.ndarray
+    labels: np.ndarray | None
+    n_frames: int
+    video_labels: np.ndarray | None = None
+    constant_psnr: bool = False
+
+
+@dataclass(eq=False)
+class Reconstruction:
+    """Input and reconstruction of one scored frame, kept for figures.
+
+    Attributes
+    ----------
+    video : str
+        Video name.
+    frame : int
+        0-based frame index within the video.
+    input : np.ndarray
+        ``float32`` ``(H, W, C)`` in [0, 1].
+    recon : np.ndarray
+        ``float32`` ``(H, W, C)``, the reconstruction mapped to [0, 1] scale (not clipped).
+    mask : np.ndarray or None
+        ``bool`` ``(H, W)`` pixel ground truth, when the video has masks.
+    psnr : float
+        PSNR of this frame in dB.
+    score : float
+        Anomaly score of this frame in [0, 1] (filled in after per-video normalisation).
+    label : int or None
+        Frame label, when known.
+    """
+
+    video: str
+    frame: int
+    input: np.ndarray
+    recon: np.ndarray
+    mask: np.ndarray | None
+    psnr: float
+    score: float = float("nan")
+    label: int | None = None
+
+
+@dataclass(eq=False)
+class EvaluationResult:
+    """Everything :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    videos : list of VideoScores
+        One entry per scored video, in input order.
+    micro_auc : float or None
+        Frame-level ROC AUC over all scored frames (the paper's number); ``None`` when it is
+        undefined (no labels, or one class only; see ``notes``).
+    macro_auc : float or None
+        Mean of the per-video AUCs over videos with both classes.
+    unnormalised_auc : float or None
+        Frame-level AUC of ``-PSNR`` without per-video normalisation.
+    per_video_auc : dict
+        ``{video name: AUC}`` for the videos used by the macro AUC.
+    macro_auc_skipped : list of str
+        Videos left out of the macro AUC (single class among their scored frames).
+    constant_psnr_videos : list of str
+        Videos whose PSNRs were constant (scores set to 0).
+    unscored_videos : list of str
+        Videos with no scored frame (fewer than ``clip_len`` frames and ``pad_edges=False``).
+    protocol : dict
+        ``clip_len``, ``score_index``, ``pad_edges``, ``batch_size`` and the fixed choices.
+    n_scored : int
+        Total number of scored frames.
+    seconds : float
+        Wall time of the scoring loop (batching, ``predict_fn`` and PSNR).
+    frames_per_second : float
+        ``n_scored / seconds``.
+    notes : list of str
+        Human-readable remarks (skipped videos, constant PSNRs, undefined AUCs).
+    reconstructions : list of Reconstruction
+        The frames requested with ``keep``.
+    """
+
+    videos: list[VideoScores]
+    micro_auc: float | None
+    macro_auc: float | None
+    unnormalised_auc: float | None
+    per_video_auc: dict[str, float]
+    macro_auc_skipped: list[str]
+    constant_psnr_videos: list[str]
+    unscored_videos: list[str]
+    protocol: dict[str, Any]
+    n_scored: int
+    seconds: float
+    frames_per_second: float
+    notes: list[str] = field(default_factory=list)
+    reconstructions: list[Reconstruction] = field(default_factory=list)
+
+    def summary(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """JSON-ready summary: AUCs, counts, protocol, timing, notes, plus ``extra``.
+
+        Parameters
+        ----------
+        extra : Mapping or None
+            Caller's additions (config, seed, commit, total time, ...), merged at top level.
+
+        Returns
+        -------
+        dict
+            Plain Python types only (NaN becomes ``None``).
+
+        Raises
+        ------
+        ValueError
+            ``extra`` reuses a key of the summary.
+        """
+        out: dict[str, Any] = {
+            "micro_auc": self.micro_auc,
+            "macro_auc": self.macro_auc,
+            "unnormalised_auc": self.unnormalised_auc,
+            "n_scored_frames": self.n_scored,
+            "n_videos": len(self.videos) + len(self.unscored_videos),
+            "per_video_auc": dict(self.per_video_auc),
+            "macro_auc_n_videos": len(self.per_video_auc),
+            "macro_auc_skipped_videos": list(self.macro_auc_skipped),
+            "constant_psnr_videos": list(self.constant_psnr_videos),
+            "unscored_videos": list(self.unscored_videos),
+            "protocol": dict(self.protocol),
+            "eval_seconds": self.seconds,
+            "frames_per_second": self.frames_per_second,
+            "notes": list(self.notes),
+        }
+        if extra:
+            clash = sorted(set(extra) & set(out))
+            if clash:
+                raise ValueError(f"extra keys {clash} clash with the summary's own keys")
+            out.update(extra)
+        return _jsonable(out)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    if hasattr(obj, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return _jsonable(asdict(obj))
+    return str(obj)
+
+
+# --------------------------------------------------------------------------- scoring pieces
+
+
+def frame_psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """PSNR (Eq. 9) of each frame, on the [0, 1] scale (peak value 1).
+
+    Parameters
+    ----------
+    x, y : np.ndarray
+        ``(..., H, W, C)`` in the model range [-1, 1] (mapped to [0, 1] by ``(v + 1) / 2``
+        before comparison); same shape.
+
+    Returns
+    -------
+    np.ndarray
+        ``float64`` ``(...)``: ``10 log10(1 / max(MSE, 1e-10))`` in dB, MSE over H, W, C.
+    """
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.shape != y.shape or x.ndim < 3:
+        raise ValueError(f"frame_psnr needs two (..., H, W, C) arrays, got {x.shape} and {y.shape}")
+    diff = model_to_unit_range(x).astype(np.float64) - model_to_unit_range(y)
+    mse = np.mean(diff * diff, axis=(-3, -2, -1))
+    return 10.0 * np.log10(1.0 / np.maximum(mse, MSE_FLOOR))
+
+
+def minmax_scores(psnr: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Per-video anomaly scores ``S = 1 - (p - min) / (max - min)`` (Eq. 10).
+
+    Parameters
+    ----------
+    psnr : np.ndarray
+        ``(n,)`` PSNRs of one video's scored frames.
+
+    Returns
+    -------
+    score : np.ndarray
+        ``float64`` ``(n,)`` in [0, 1], higher = more anomalous; all zeros when the PSNRs are
+        constant (``max == min``).
+    constant : bool
+        Whether the PSNRs were constant.
+    """
+    p = np.asarray(psnr, dtype=np.float64)
+    if p.size == 0:
+        return p.copy(), False
+    lo, hi = float(p.min()), float(p.max())
+    if not hi > lo:
+        return np.zeros_like(p), True
+    return 1.0 - (p - lo) / (hi - lo), False
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    if labels.size == 0 or np.unique(labels).size < 2:
+        return None
+    return float(roc_auc_score(labels, scores))
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    videos: Sequence[Video],
+    predict_fn: PredictFn,
+    *,
+    clip_len: int = 16,
+    score_index: int | None = None,
+    batch_size: int = 8,
+    pad_edges: bool = False,
+    require_labels: bool = True,
+    keep: Mapping[str, Iterable[int]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationResult:
+    """Score every test video with sliding windows and compute micro/macro/unnormalised AUC.
+
+    Parameters
+    ----------
+    videos : sequence of Video
+        Test videos, ``uint8`` frames ``(K, H, W, C)``, all with the same ``(H, W, C)``.
+    predict_fn : callable
+        ``predict_fn(batch) -> recon`` with ``batch`` ``float32`` ``(B, T, H, W, C)`` in
+        [-1, 1] (``B <= batch_size``) and ``recon`` array-like of the same shape.
+    clip_len : int
+        Window length T (16 in the paper).
+    score_index : int or None
+        Position in the window of the scored frame; default ``clip_len // 2`` (8 for T = 16,
+        the 9th frame).
+    batch_size : int
+        Windows per ``predict_fn`` call (windows of consecutive videos share batches).
+    pad_edges : bool
+        False (the paper's code): frames without a full window get no score. True: pad each
+        video with repeated first/last frames so that every frame is scored.
+    require_labels : bool
+        True: every video must have labels (AUCs are the point). False: AUCs are computed on
+        the labelled videos only (``None`` if there are none) and the CSV label column is
+        empty for the others.
+    keep : Mapping or None
+        ``{video name: frame indices}`` whose inputs and reconstructions are returned in
+        ``result.reconstructions`` (frames that get no score are skipped with a warning).
+    progress : callable or None
+        Called as ``progress(done_windows, total_windows)`` after each batch.
+
+    Returns
+    -------
+    EvaluationResult
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, labels missing (``require_labels``) or not matching the frame count
+        (both numbers given), frame shapes differing between videos, ``predict_fn`` returning
+        the wrong shape.
+    """
+    if clip_len < 1:
+        raise ValueError(f"clip_len must be >= 1, got {clip_len}")
+    if score_index is None:
+        score_index = clip_len // 2
+    if not 0 <= score_index < clip_len:
+        raise ValueError(f"score_index must be in [0, {clip_len - 1}], got {score_index}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    videos = list(videos)
+    if not videos:
+        raise ValueError("evaluate needs at least one video")
+
+    frame_shape = videos[0].frames.shape[1:]
+    missing = []
+    for v in videos:
+        if v.frames.ndim != 4 or v.frames.shape[1:] != frame_shape:
+            raise ValueError(
+                f"video {v.name!r} has frames of shape {v.frames.shape}; expected (K, "
+                f"{', '.join(map(str, frame_shape))}) like video {videos[0].name!r}"
+            )
+        if v.labels is None:
+            missing.append(v.name)
+        elif len(v.labels) != len(v.frames):
+            raise ValueError(f"video {v.name!r}: {len(v.labels)} labels but {len(v.frames)} frames")
+    if missing and require_labels:
+        raise ValueError(
+            f"no frame labels for {len(missing)} of {len(videos)} videos ({missing[:5]}); "
+            f"AUC needs labels (pass require_labels=False to score without them)"
+        )
+
+    notes: list[str] = []
+    pad_front = score_index if pad_edges else 0
+    # (video index, window start in padded coordinates) for every window
+    plan: list[tuple[int, np.ndarray]] = []
+    unscored: list[str] = []
+    for vi, v in enumerate(videos):
+        k = len(v.frames)
+        n_windows = k if pad_edges else k - clip_len + 1
+        if n_windows <= 0:
+            unscored.append(v.name)
+            msg = (
+                f"video {v.name!r} has {k} frames < clip_len={clip_len}: no frame scored "
+                f"(use pad_edges=True to score it)"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            notes.append(msg)
+            continue
+        plan.append((vi, np.arange(n_windows)))
+
+    keep_sets = {str(n): {int(f) for f in fs} for n, fs in (keep or {}).items()}
+    unknown = sorted(set(keep_sets) - {v.name for v in videos})
+    if unknown:
+        warnings.warn(f"keep names unknown videos {unknown}", UserWarning, stacklevel=2)
+
+    flat_v = np.concatenate([np.full(len(w), vi) for vi, w in plan]) if plan else np.zeros(0)
+    flat_w = np.concatenate([w for _, w in plan]) if plan else np.zeros(0)
+    flat_v = flat_v.astype(np.int64)
+    flat_w = flat_w.astype(np.int64)
+    total = len(flat_v)
+    psnr_all = np.empty(total, dtype=np.float64)
+    recons: list[Reconstruction] = []
+    offsets = np.arange(clip_len) - pad_front
+    batch = np.empty((min(batch_size, max(total, 1)), clip_len, *frame_shape), dtype=np.float32)
+
+    t0 = time.perf_counter()
+    for b0 in range(0, total, batch_size):
+        b1 = min(b0 + batch_size, total)
+        n = b1 - b0
+        for j in range(n):
+            v = videos[flat_v[b0 + j]]
+            idx = np.clip(flat_w[b0 + j] + offsets, 0, len(v.frames) - 1)
+            batch[j] = to_model_range(v.frames[idx])
+        inp = batch[:n]
+        out = np.asarray(predict_fn(inp), dtype=np.float32)
+        if out.shape != inp.shape:
+            raise ValueError(
+                f"predict_fn returned shape {out.shape} for a batch of shape {inp.shape}"
+            )
+        psnr_all[b0:b1] = frame_psnr(inp[:, score_index], out[:, score_index])
+        for j in range(n):
+            v = videos[flat_v[b0 + j]]
+            frame = int(flat_w[b0 + j] + score_index - pad_front)
+            if frame in keep_sets.get(v.name, ()):
+                recons.append(
+                    Reconstruction(
+                        video=v.name,
+                        frame=frame,
+                        input=model_to_unit_range(inp[j, score_index]).copy(),
+                        recon=model_to_unit_range(out[j, score_index]).copy(),
+                        mask=None if v.masks is None else np.array(v.masks[frame], dtype=bool),
+                        psnr=float(psnr_all[b0 + j]),
+                        label=None if v.labels is None else int(v.labels[frame]),
+                    )
+                )
+        if progress is not None:
+            progress(b1, total)
+    seconds = time.perf_counter() - t0
+
+    results: list[VideoScores] = []
+    constant: list[str] = []
+    pos = 0
+    for vi, w in plan:
+        v = videos[vi]
+        frames = w + score_index - pad_front
+        p = psnr_all[pos : pos + len(w)]
+        pos += len(w)
+        score, is_const = minmax_scores(p)
+        if is_const:
+            constant.append(v.name)
+            msg = (
+                f"video {v.name!r}: all {len(p)} PSNRs equal ({p[0]:.4f} dB); min-max "
+                f"normalisation undefined, scores set to 0"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=2)
+            notes.append(msg)
+        labels = None if v.labels is None else np.asarray(v.labels, dtype=np.int8)
+        results.append(
+            VideoScores(
+                name=v.name,
+                frames=frames.astype(np.int64),
+                psnr=p.copy(),
+                score=score,
+                labels=None if labels is None else labels[frames],
+                n_frames=len(v.frames),
+                video_labels=None if labels is None else labels.copy(),
+                constant_psnr=is_const,
+            )
+        )
+    by_name = {r.name: r for r in results}
+    for rc in recons:
+        r = by_name[rc.video]
+        rc.score = float(r.score[np.searchsorted(r.frames, rc.frame)])
+    for name, fs in keep_sets.items():
+        got = {rc.frame for rc in recons if rc.video == name}
+        if name in by_name and fs - got:
+            warnings.warn(
+                f"keep: frames {sorted(fs - got)[:10]} of video {name!r} get no score "
+                f"and were skipped",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    labelled = [r for r in results if r.labels is not None]
+    if missing:
+        notes.append(f"{len(missing)} videos without labels left out of the AUCs: {missing}")
+    micro = macro = unnorm = None
+    per_video: dict[str, float] = {}
+    skipped: list[str] = []
+    if labelled:
+        lab = np.concatenate([r.labels for r in labelled])
+        micro = _auc(lab, np.concatenate([r.score for r in labelled]))
+        unnorm = _auc(lab, -np.concatenate([r.psnr for r in labelled]))
+        if micro is None:
+            notes.append(
+                f"micro/unnormalised AUC undefined: the {lab.size} scored frames hold a "
+                f"single class"
+            )
+        for r in labelled:
+            a = _auc(r.labels, r.score)
+            if a is None:
+                skipped.append(r.name)
+            else:
+                per_video[r.name] = a
+        if per_video:
+            macro = float(np.mean(list(per_video.values())))
+        if skipped:
+            notes.append(
+                f"macro AUC skips {len(skipped)} of {len(labelled)} videos whose scored frames "
+                f"hold a single class: {skipped}"
+            )
+    elif not require_labels:
+        notes.append("no labels: AUCs not computed")
+
+    n_scored = int(total)
+    protocol = {
+        "clip_len": int(clip_len),
+        "score_index": int(score_index),
+        "pad_edges": bool(pad_edges),
+        "batch_size": int(batch_size),
+        "psnr": "10*log10(1/MSE) on [0,1] images ((x+1)/2), MSE floor 1e-10",
+        "normalisation": "per-video min-max (Eq. 10); score = 1 - normalised PSNR",
+        "micro_auc": "one frame-level ROC AUC over all scored frames",
+        "macro_auc": "mean of per-video ROC AUCs (single-class videos skipped)",
+        "unnormalised_auc": "ROC AUC of -PSNR over all scored frames",
+    }
+    return EvaluationResult(
+        videos=results,
+        micro_auc=micro,
+        macro_auc=macro,
+        unnormalised_auc=unnorm,
+        per_video_auc=per_video,
+        macro_auc_skipped=skipped,
+        constant_psnr_videos=constant,
+        unscored_videos=unscored,
+        protocol=protocol,
+        n_scored=n_scored,
+        seconds=seconds,
+        frames_per_second=n_scored / seconds if seconds > 0 else float("inf"),
+        notes=notes,
+        reconstructions=recons,
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+def write_scores_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
+    """Write one row per scored frame: ``video,frame,psnr,score,label``.
+
+    Parameters
+    ----------
+    result : EvaluationResult
+        From :func:`evaluate`.
+    path : str or os.PathLike
+        Output CSV (parent folders are created).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. ``frame`` is the 0-based index within its video, ``score`` is higher for
+        more anomalous frames, ``label`` is empty when unknown.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_COLUMNS)
+        for r in result.videos:
+            for i in range(len(r.frames)):
+                label = "" if r.labels is None else int(r.labels[i])
+                w.writerow(
+                    [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
+                )
+    os.replace(tmp, path)
+    return path
+
+
+def write_summary_json(
+    result: EvaluationResult,
+    path: str | os.PathLike,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write :meth:`EvaluationResult.summary` (plus ``extra``) as indented JSON.
+
+    Parameters
+    ----------
+    result : EvaluationResult
+        From :func:`evaluate`.
+    path : str or os.PathLike
+        Output JSON (parent folders are created).
+    extra : Mapping or None
+        Config, seed, commit (see :func:`git_commit`), time taken, ... merged at top level.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result.summary(extra), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """Short hash of the git ``HEAD`` commit, or ``"unknown"``.
+
+    Parameters
+    ----------
+    cwd : str or os.PathLike or None
+        Folder inside the repository; default: the folder of this package.
+
+    Returns
+    -------
+    str
+        e.g. ``"0769ff3"``; ``"unknown"`` when git or the repository is unavailable.
+    """
+    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit or "unknown"

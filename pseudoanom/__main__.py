@@ -1,0 +1,66 @@
+"""Command line: ``pseudoanom {preview,list,bench}`` (also ``python -m pseudoanom``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pseudoanom`` console script.
+
+    ``preview`` writes a PNG grid of a normal clip and its pseudo anomalies; ``list`` prints
+    the registered transforms; ``bench`` runs ``python -m pseudoanom.bench``.
+    """
+    ap = argparse.ArgumentParser(prog="pseudoanom", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    pv = sub.add_parser("preview", help="PNG grid: normal clip, then each pseudo anomaly")
+    pv.add_argument("--frames", required=True, help="frame folder of one video")
+    pv.add_argument(
+        "--intruders",
+        default=None,
+        help="image folder, cifar-100-python(.tar.gz) or frames root (default: embedded)",
+    )
+    pv.add_argument("--out", required=True, help="PNG file to write")
+    pv.add_argument("--seed", type=int, default=0)
+    pv.add_argument("--size", type=int, default=256, help="frame side after resize")
+    pv.add_argument("--length", type=int, default=16, help="T, frames per clip")
+    pv.add_argument("--start", type=int, default=0, help="first frame of the clip")
+    pv.add_argument("--columns", type=int, default=6, help="frames shown per row")
+    pv.add_argument("--tile", type=int, default=128, help="side of each shown frame")
+    pv.add_argument("--transforms", nargs="*", default=None, help="names (default: all)")
+    sub.add_parser("list", help="print the registered transform names")
+    sub.add_parser("bench", help="run python -m pseudoanom.bench (extra args passed on)")
+    args, rest = ap.parse_known_args(argv)
+    if args.cmd == "bench":
+        os.execv(sys.executable, [sys.executable, "-m", "pseudoanom.bench", *rest])
+    if rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
+    from . import registry
+
+    if args.cmd == "list":
+        print("\n".join(registry.available()))
+        return 0
+    from .preview import preview
+
+    out = preview(
+        args.frames,
+        args.intruders,
+        args.out,
+        seed=args.seed,
+        size=args.size,
+        length=args.length,
+        start=args.start,
+        columns=args.columns,
+        tile=args.tile,
+        names=args.transforms,
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

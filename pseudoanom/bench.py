@@ -1,0 +1,172 @@
+"""``python -m pseudoanom.bench``: clips/s of each transform on one CPU core.
+
+Measures ``transform(clip, rng=rng)`` (validation, parameter draw, intruder fit, blend, output
+and mask allocation: everything a training loop pays) on a float32 clip ``(T, H, W, 1)`` in
+[-1, 1] with the paper's defaults (alpha = 0.5, beta = 10, embedded intruders), and
+``skip_frame.from_video`` on a ``(K, H, W, 1)`` video with a random start per call.
+
+Before importing NumPy/OpenCV it re-executes itself with OMP/OpenBLAS/MKL threads set to 1
+and pins the process to one core, and calls ``cv2.setNumThreads(1)``.
+
+Allocator: every call returns a fresh 4 MiB clip and a 4 MiB mask. glibc serves blocks of
+that size with mmap until its adaptive threshold has grown past them, so a fresh process
+pays ~2000 page faults per call that a long-running trainer does not. By default the bench
+raises the threshold (``mallopt(M_MMAP_THRESHOLD, 64 MiB)``) to measure that steady state;
+``--malloc-default`` keeps glibc's defaults (the cold, slower figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def _single_thread_env() -> None:
+    """Re-exec with one-thread BLAS/OpenMP (must be set before NumPy loads them)."""
+    if all(os.environ.get(v) == "1" for v in _THREAD_VARS):
+        return
+    env = dict(os.environ, **{v: "1" for v in _THREAD_VARS})
+    os.execve(sys.executable, [sys.executable, "-m", "pseudoanom.bench", *sys.argv[1:]], env)
+
+
+def _raise_mmap_threshold() -> bool:
+    """glibc only: serve blocks up to 64 MiB from the heap (see module doc). True if applied."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        ok = libc.mallopt(m_mmap_threshold, 64 << 20) == 1
+        return ok and libc.mallopt(m_trim_threshold, 256 << 20) == 1
+    except (OSError, AttributeError):
+        return False
+
+
+def run(
+    names: list[str] | None = None,
+    seconds: float = 3.0,
+    t: int = 16,
+    size: int = 256,
+    video_frames: int = 64,
+    dtype: str = "float32",
+    seed: int = 0,
+    floor: bool = True,
+) -> list[tuple[str, float]]:
+    """Benchmark transforms; returns ``[(name, clips_per_second), ...]``.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Transforms to time (default: every built-in).
+    seconds : float
+        Time spent per transform (after a warm-up).
+    t, size : int
+        Clip length and square frame side.
+    video_frames : int
+        K of the video ``skip_frame`` reads from.
+    dtype : {"float32", "uint8"}
+        Clip dtype.
+    seed : int
+        Seed of the clip and of the draws.
+    floor : bool
+        Also time ``(floor)``: only what every transform must do (check and copy the clip,
+        allocate a zero mask), the memory-bound lower limit on this machine.
+    """
+    import cv2
+    import numpy as np
+
+    import pseudoanom
+
+    cv2.setNumThreads(1)
+    rng = np.random.default_rng(seed)
+    video = rng.uniform(-1.0, 1.0, (video_frames, size, size, 1)).astype(np.float32)
+    if dtype == "uint8":
+        video = np.round((video + 1.0) * 127.5).astype(np.uint8)
+    clip = np.ascontiguousarray(video[:t])
+    names = names or ["smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"]
+    results = []
+    if floor:
+        from .validation import copy_checked
+
+        def mandatory(i: int) -> object:  # what any transform must do: check+copy, mask
+            return copy_checked(clip, "clip", (-1.0, 1.0)), np.zeros(clip.shape[:3], np.float32)
+
+        results.append(("(floor)", _rate(mandatory, seconds)))
+    for name in names:
+        params = {} if name == "skip_frame" else {"alpha": 0.5, "beta": 10.0}
+        tr = pseudoanom.create(name, **params)
+        if tr.needs_video:
+            starts = rng.integers(0, video_frames - t + 1, 4096)
+
+            def call(i: int, tr=tr, starts=starts) -> object:
+                return tr.from_video(video, int(starts[i % 4096]), t, rng=rng)
+        else:
+
+            def call(i: int, tr=tr) -> object:
+                return tr(clip, rng=rng)
+
+        results.append((name, _rate(call, seconds)))
+    return results
+
+
+def _rate(call: Callable[[int], object], seconds: float) -> float:
+    """Calls per second of ``call(i)`` over ``seconds``, after a warm-up."""
+    import time
+
+    for i in range(20):  # warm-up: intruder bank, caches
+        call(i)
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(10):
+            call(n)
+            n += 1
+    return n / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see ``python -m pseudoanom.bench --help``)."""
+    ap = argparse.ArgumentParser(prog="python -m pseudoanom.bench", description=__doc__)
+    ap.add_argument("transforms", nargs="*", help="names to time (default: all built-ins)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per transform")
+    ap.add_argument("--frames", type=int, default=16, help="T, frames per clip")
+    ap.add_argument("--size", type=int, default=256, help="frame side in pixels")
+    ap.add_argument("--video-frames", type=int, default=64, help="K for skip_frame")
+    ap.add_argument("--dtype", choices=("float32", "uint8"), default="float32")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core")
+    ap.add_argument(
+        "--malloc-default", action="store_true", help="keep glibc's mmap threshold (cold figure)"
+    )
+    args = ap.parse_args(argv)
+    tuned = False if args.malloc_default else _raise_mmap_threshold()
+    if not args.no_pin and hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[-1]})
+    res = run(
+        args.transforms or None,
+        args.seconds,
+        args.frames,
+        args.size,
+        args.video_frames,
+        args.dtype,
+        args.seed,
+    )
+    shape = f"{args.frames}x{args.size}x{args.size}x1 {args.dtype}"
+    alloc = "mmap threshold 64 MiB" if tuned else "glibc default malloc"
+    print(
+        f"pseudoanom.bench: {shape}, one core, beta=10, skip_frame K={args.video_frames}, {alloc}"
+    )
+    print(f"{'transform':<14}{'clips/s':>10}{'ms/clip':>10}")
+    for name, rate in res:
+        print(f"{name:<14}{rate:>10.0f}{1000.0 / rate:>10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    _single_thread_env()
+    raise SystemExit(main())

@@ -1,0 +1,184 @@
+"""Name -> transform class registry, entry-point plug-ins and dict (de)serialisation.
+
+Built-in transforms register themselves with :func:`register` when ``pseudoanom`` is imported.
+Third-party packages add theirs through the entry-point group ``pseudoanom.transforms``::
+
+    [project.entry-points."pseudoanom.transforms"]
+    my_noise = "my_pkg.transforms:MyNoise"   # a Transform subclass
+
+Entry points are read once, lazily, on the first lookup of a name that is not registered
+(or on :func:`available`), so importing ``pseudoanom`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import threading
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .validation import InvalidParameterError, UnknownTransformError, check_known_keys
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .transforms import Transform
+
+__all__ = ["ENTRY_POINT_GROUP", "register", "available", "get", "create", "from_dict"]
+
+ENTRY_POINT_GROUP = "pseudoanom.transforms"
+_RESERVED = {"pipeline"}  # ``from_dict`` uses it for pipelines
+
+_registry: dict[str, type[Transform]] = {}
+_entry_points_loaded = False
+_lock = threading.RLock()
+
+T = TypeVar("T")
+
+
+def register(name: str, *, override: bool = False) -> Callable[[type[T]], type[T]]:
+    """Class decorator that registers a :class:`~pseudoanom.transforms.Transform` subclass.
+
+    Parameters
+    ----------
+    name : str
+        The name used by :func:`create`, ``to_dict`` and YAML files.
+    override : bool
+        Allow replacing a transform already registered under ``name``.
+
+    Examples
+    --------
+    >>> @pseudoanom.register("invert_patch")
+    ... class InvertPatch(pseudoanom.Transform):
+    ...     ...
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidParameterError(f"transform name must be an identifier string, got {name!r}")
+    if name in _RESERVED:
+        raise InvalidParameterError(f"transform name {name!r} is reserved")
+
+    def deco(cls: type[T]) -> type[T]:
+        from .transforms import Transform
+
+        if not (isinstance(cls, type) and issubclass(cls, Transform)):
+            raise TypeError(f"@register({name!r}) needs a Transform subclass, got {cls!r}")
+        with _lock:
+            old = _registry.get(name)
+            if old is not None and old is not cls and not override:
+                raise InvalidParameterError(
+                    f"transform {name!r} is already registered ({old.__module__}."
+                    f"{old.__qualname__}); pass override=True to replace it"
+                )
+            cls.name = name
+            _registry[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_entry_points() -> None:
+    """Import the ``pseudoanom.transforms`` entry points once (a broken one only warns)."""
+    global _entry_points_loaded
+    with _lock:
+        if _entry_points_loaded:
+            return
+        _entry_points_loaded = True
+        from .transforms import Transform
+
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in _registry:
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plug-in must not break the others
+                warnings.warn(
+                    f"cannot load pseudoanom transform entry point {ep.name!r} "
+                    f"({ep.value}): {exc!r}",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            # An entry point may name the class itself, or a module that registers on import.
+            if isinstance(obj, type) and issubclass(obj, Transform) and ep.name not in _registry:
+                register(ep.name)(obj)
+
+
+def _reset_entry_points() -> None:
+    """Forget that entry points were loaded (for tests); plug-ins stay registered."""
+    global _entry_points_loaded
+    with _lock:
+        _entry_points_loaded = False
+
+
+def available() -> list[str]:
+    """Sorted names of every registered transform, entry-point plug-ins included."""
+    _load_entry_points()
+    return sorted(_registry)
+
+
+def get(name: str) -> type[Transform]:
+    """The transform class registered as ``name``.
+
+    Raises
+    ------
+    UnknownTransformError
+        ``name`` is not registered; the message lists the known names.
+    """
+    cls = _registry.get(name)
+    if cls is None:
+        _load_entry_points()
+        cls = _registry.get(name)
+    if cls is None:
+        raise UnknownTransformError(
+            f"unknown transform {name!r}; known transforms: {', '.join(available())}"
+        )
+    return cls
+
+
+def init_arg_names(cls: type) -> list[str]:
+    """Names of the keyword arguments of ``cls.__init__`` (what ``to_dict`` stores)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [
+        p.name
+        for p in params
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def create(name: str, **params: Any) -> Transform:
+    """Build the transform registered as ``name`` with constructor ``params``.
+
+    Raises
+    ------
+    UnknownTransformError
+        Unknown ``name`` (lists the known ones).
+    TypeError
+        A parameter the transform does not accept (lists the accepted ones).
+    """
+    cls = get(name)
+    check_known_keys(params, init_arg_names(cls), f"transform {name!r}")
+    return cls(**params)
+
+
+def from_dict(d: dict[str, Any]) -> Transform | Pipeline:
+    """Rebuild a transform or a pipeline from its ``to_dict()`` form.
+
+    Parameters
+    ----------
+    d : dict
+        ``{"name": <transform name or "pipeline">, "params": {...}}``.
+    """
+    if not isinstance(d, dict) or "name" not in d:
+        raise InvalidParameterError(
+            f"expected a dict with 'name' and 'params' keys, got {type(d).__name__}: {d!r}"
+        )
+    check_known_keys(d, ["name", "params"], "a serialised transform")
+    params = d.get("params") or {}
+    if not isinstance(params, dict):
+        raise InvalidParameterError(f"'params' must be a dict, got {params!r}")
+    if d["name"] == "pipeline":
+        from .pipeline import Pipeline
+
+        return Pipeline.from_dict(d)
+    return create(d["name"], **params)

@@ -1,0 +1,624 @@
+"""Pseudo-anomaly transforms: the :class:`Transform` base and the paper's five techniques.
+
+Each transform is a small class: validated parameters in ``__init__``, a
+:meth:`~Transform.sample_params` that draws everything random from the one Generator passed in,
+and a pure, deterministic :meth:`~Transform.apply` that replays those parameters. The registry
+name and the constructor arguments make it serialisable (``to_dict`` / ``from_dict``).
+
+Registered names: ``smoothmix_s``, ``smoothmix_c``, ``cutmix``, ``mixup_patch`` (patch
+pseudo anomalies, Sec. 3.2 of Astrid et al., BMVC 2021) and ``skip_frame`` (Sec. 3.3).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+
+from . import masks
+from .intruders import IntruderSource, as_source, fit_intruder
+from .registry import init_arg_names, register
+from .result import PseudoAnomaly, stack_results
+from .validation import (
+    InvalidClipError,
+    InvalidParameterError,
+    as_generator,
+    check_alpha,
+    check_beta,
+    check_clip,
+    check_finite_range,
+    check_positive_int,
+    check_range_pair,
+    check_shape,
+    check_value_range,
+    check_video,
+    copy_checked,
+)
+
+__all__ = [
+    "Transform",
+    "PatchTransform",
+    "SmoothMixS",
+    "SmoothMixC",
+    "CutMix",
+    "MixUpPatch",
+    "SkipFrame",
+]
+
+
+def _to_builtin(value: Any) -> Any:
+    """Make a constructor argument YAML/JSON safe (tuples -> lists, sources -> dicts)."""
+    if isinstance(value, IntruderSource):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_to_builtin(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_builtin(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Path, os.PathLike)):
+        return str(value)
+    return value
+
+
+class Transform:
+    """Base class of clip-level pseudo-anomaly transforms.
+
+    Subclasses implement :meth:`sample_params` and :meth:`apply`, store each constructor
+    argument under an attribute of the same name (that is what :meth:`to_dict` serialises)
+    and are registered with ``@pseudoanom.register("name")``.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (set by :func:`pseudoanom.register`).
+    needs_video : bool
+        True for transforms that read frames outside the clip (``skip_frame``): they only work
+        through :meth:`from_video`.
+    value_range : tuple of float
+        ``(lo, hi)`` of float32 clips (default ``(-1.0, 1.0)``); ignored for uint8 clips.
+    """
+
+    name: ClassVar[str] = ""
+    needs_video: ClassVar[bool] = False
+    # True if ``apply`` itself checks float clips for NaN/inf/range (while copying them), so
+    # ``__call__`` need not read the clip once more beforehand.
+    checks_values: ClassVar[bool] = False
+    value_range: tuple[float, float] = (-1.0, 1.0)
+
+    # -- to implement ---------------------------------------------------------------------
+    def sample_params(self, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
+        """Draw the random parameters for one clip of ``shape`` ``(T, H, W, C)``."""
+        raise NotImplementedError
+
+    def apply(self, clip: np.ndarray, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Pure replay: ``(pseudo_clip, mask)`` for one clip ``(T, H, W, C)``.
+
+        Returns a new clip (same shape, dtype, range; the input is not modified) and a float32
+        mask ``(T, H, W)`` in [0, 1]. Set ``checks_values = True`` on the class if ``apply``
+        checks float clips for NaN/inf itself; otherwise ``__call__`` does.
+        """
+        raise NotImplementedError
+
+    # -- shared machinery -----------------------------------------------------------------
+    def __call__(self, clip: np.ndarray, *, rng: np.random.Generator | int) -> PseudoAnomaly:
+        """Make a pseudo anomaly from a clip or from each clip of a batch.
+
+        Parameters
+        ----------
+        clip : numpy.ndarray
+            ``(T, H, W, C)`` or a batch ``(B, T, H, W, C)``; uint8 in [0, 255] or float32 in
+            ``self.value_range``; C in {1, 3}.
+        rng : numpy.random.Generator or int
+            The only source of randomness (an int is used as a seed). A batch draws its items
+            one after the other from it.
+
+        Returns
+        -------
+        PseudoAnomaly
+            ``label`` 1 (an int8 ``(B,)`` array of ones for a batch); ``target`` is ``clip``.
+        """
+        if self.needs_video:
+            raise ValueError(
+                f"{self.name} reads frames beyond the clip: call "
+                f"{type(self).__name__}.from_video(video, start, length, rng=...) instead"
+            )
+        batched = check_clip(
+            clip, value_range=self.value_range, check_values=not self.checks_values
+        )
+        rng = as_generator(rng)
+        if batched:
+            return stack_results([self._one(c, rng) for c in clip], target=clip)
+        return self._one(clip, rng)
+
+    def _one(self, clip: np.ndarray, rng: np.random.Generator) -> PseudoAnomaly:
+        params = self.sample_params(clip.shape, rng)
+        out, mask = self.apply(clip, **params)
+        return PseudoAnomaly(clip=out, target=clip, mask=mask, label=1, params=params)
+
+    def from_video(
+        self,
+        video: np.ndarray,
+        start: int,
+        length: int = 16,
+        *,
+        rng: np.random.Generator | int,
+    ) -> PseudoAnomaly:
+        """Make a pseudo anomaly from the clip ``video[start : start + length]``.
+
+        Parameters
+        ----------
+        video : numpy.ndarray
+            ``(K, H, W, C)``, uint8 or float32 (in ``value_range``), K >= ``start + length``.
+        start : int
+            First frame of the normal clip, 0 <= start <= K - length.
+        length : int
+            T, frames per clip.
+        rng : numpy.random.Generator or int
+            Source of randomness.
+
+        Returns
+        -------
+        PseudoAnomaly
+            ``target`` is a view of the video.
+        """
+        clip = _video_clip(video, start, length, self.value_range, not self.checks_values)
+        return self._one(clip, as_generator(rng))
+
+    def get_init_args(self) -> dict[str, Any]:
+        """Constructor arguments of this instance, keyed by parameter name."""
+        return {k: getattr(self, k) for k in init_arg_names(type(self))}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form ``{"name": ..., "params": {...}}``, see :func:`pseudoanom.from_dict`."""
+        if not self.name:
+            raise TypeError(f"{type(self).__name__} is not registered: use @pseudoanom.register")
+        return {"name": self.name, "params": _to_builtin(self.get_init_args())}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_init_args().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _video_clip(
+    video: np.ndarray,
+    start: Any,
+    length: Any,
+    value_range: tuple[float, float],
+    check_values: bool = True,
+) -> np.ndarray:
+    """Validate and slice ``video[start : start + length]`` (float values checked if asked)."""
+    check_video(video)
+    length = check_positive_int(length, "length")
+    start = check_positive_int(start, "start", minimum=0)
+    k = video.shape[0]
+    if start + length > k:
+        raise InvalidClipError(
+            f"video has K={k} frames: start={start} with length={length} needs "
+            f"{start + length}; use 0 <= start <= {k - length}"
+        )
+    clip = video[start : start + length]
+    if check_values and clip.dtype == np.float32:
+        check_finite_range(clip, "video", value_range)
+    return clip
+
+
+class PatchTransform(Transform):
+    """Base of patch pseudo anomalies: intruder content blended into every frame.
+
+    A patch of size ``(h, w)`` (each side drawn uniformly from the integers in
+    ``[min_size, alpha * side]``) is centred at a uniform random pixel of the first frame; with
+    ``beta > 0`` the centre then does a random walk (Eq. 6): each frame it moves by a whole
+    number of pixels drawn uniformly from ``[-beta, beta]`` per axis, clipped to the frame.
+    The intruder content moves with the patch. Only the patch's bounding box is blended.
+
+    Parameters
+    ----------
+    alpha : float
+        Maximum patch side as a fraction of the frame side, in (0, 1] (paper: 0.5).
+    beta : float
+        Maximum movement of the patch centre per frame and axis, pixels, >= 0 (paper: 10;
+        0 keeps the patch static).
+    intruders : IntruderSource, dict, str, os.PathLike or None
+        Where patch content comes from (see :func:`pseudoanom.intruders.as_source`);
+        None uses the embedded procedural images.
+    min_size : int
+        Smallest patch side in pixels (paper: 10); capped at ``alpha * side`` for tiny frames.
+    crop_scale : tuple of float
+        Random crop of the intruder, side fraction range in (0, 1] (variety from few images).
+    hflip : bool
+        Randomly flip the intruder left-right.
+    value_range : tuple of float
+        ``(lo, hi)`` of float32 clips; intruder pixels are mapped from [0, 255] to it.
+    """
+
+    blend: ClassVar[float] = 1.0  # weight of the intruder where the mask shape is 1
+    checks_values = True
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        beta: float = 10.0,
+        intruders: IntruderSource | dict | str | os.PathLike | None = None,
+        min_size: int = 10,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        hflip: bool = True,
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ) -> None:
+        self.alpha = check_alpha(alpha)
+        self.beta = check_beta(beta)
+        self.intruders = as_source(intruders)
+        self.min_size = check_positive_int(min_size, "min_size")
+        self.crop_scale = check_range_pair(crop_scale, "crop_scale", 0.0, 1.0, lo_open=True)
+        self.hflip = bool(hflip)
+        self.value_range = check_value_range(value_range)
+
+    # Subclasses define the mask shape for a drawn size.
+    def footprint(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        """Mask footprint (float32 ``(fh, fw)`` in [0, 1]) and its centre for ``size``."""
+        raise NotImplementedError
+
+    def size_bounds(self, hw: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((h_lo, h_hi), (w_lo, w_hi))``: inclusive bounds of the drawn size for frame ``hw``."""
+        out = []
+        for side in hw:
+            hi = max(1, math.floor(self.alpha * side))
+            out.append((min(self.min_size, hi), hi))
+        return out[0], out[1]
+
+    def sample_params(self, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
+        """Draw size, per-frame centres and the fitted intruder for a clip of ``shape``.
+
+        Returns
+        -------
+        dict
+            ``size``: ``[h, w]`` ints (for ``smoothmix_c`` the Gaussian sigmas);
+            ``centers``: int64 ``(T, 2)`` of ``(row, col)`` per frame;
+            ``intruder``: uint8 ``(fh, fw, C)`` (or ``(T, fh, fw, C)`` for a video intruder)
+            already cropped, flipped, colour-converted and resized to the footprint.
+        """
+        t, h, w, c = check_shape(shape)
+        (hl, hh), (wl, wh) = self.size_bounds((h, w))
+        size = [int(rng.integers(hl, hh + 1)), int(rng.integers(wl, wh + 1))]
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
+        step = math.floor(self.beta)
+        walk = [(cy, cx)]
+        if step > 0:  # Eq. 6: random walk of whole-pixel steps, clipped to the frame
+            for dy, dx in rng.integers(-step, step + 1, (t - 1, 2)).tolist():
+                cy = min(max(cy + dy, 0), h - 1)
+                cx = min(max(cx + dx, 0), w - 1)
+                walk.append((cy, cx))
+        else:
+            walk *= t
+        centers = np.array(walk, np.int64).reshape(t, 2)
+        fp_shape = self.footprint((size[0], size[1]), (h, w))[0].shape
+        if self.intruders.temporal:
+            seq = self.intruders.sample_sequence(rng, t)
+            # One crop/flip for the whole sequence: each frame replays the same draws.
+            crop_rng = np.random.default_rng(int(rng.integers(2**63)))
+            intr = np.stack([self._fit(f, fp_shape, c, _clone(crop_rng)) for f in seq])
+        else:
+            intr = self._fit(self.intruders.sample(rng), fp_shape, c, rng)
+        return {"size": size, "centers": centers, "intruder": intr}
+
+    def _fit(
+        self, img: np.ndarray, fp_shape: tuple[int, ...], c: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        return fit_intruder(img, (fp_shape[0], fp_shape[1]), c, rng, self.crop_scale, self.hflip)
+
+    def apply(
+        self,
+        clip: np.ndarray,
+        size: Any,
+        centers: Any,
+        intruder: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Blend ``intruder`` into each frame at ``centers`` (pure; ``clip`` is not modified).
+
+        Parameters
+        ----------
+        clip : numpy.ndarray
+            ``(T, H, W, C)`` uint8 or float32 (in ``value_range``).
+        size : sequence of int
+            ``[h, w]`` as drawn by :meth:`sample_params`.
+        centers : array_like of int
+            ``(T, 2)`` patch centre ``(row, col)`` per frame.
+        intruder : numpy.ndarray
+            uint8 ``(fh, fw, C)`` or ``(T, fh, fw, C)``, the footprint's shape.
+
+        Returns
+        -------
+        clip : numpy.ndarray
+            Same shape and dtype as the input.
+        mask : numpy.ndarray
+            float32 ``(T, H, W)`` in [0, 1], the intruder's blend weight per pixel.
+        """
+        check_clip(clip, allow_batch=False, check_values=False)
+        t, h, w, c = clip.shape
+        fp, origin = self.footprint((int(size[0]), int(size[1])), (h, w))
+        centers = np.asarray(centers)
+        if centers.shape != (t, 2):
+            raise InvalidParameterError(f"centers must have shape ({t}, 2), got {centers.shape}")
+        intruder = np.asarray(intruder)
+        temporal = intruder.ndim == 4
+        want = ((t,) if temporal else ()) + (*fp.shape, c)
+        if intruder.shape != want or intruder.dtype != np.uint8:
+            raise InvalidParameterError(
+                f"intruder must be uint8 {want} for size={list(size)} and a clip {clip.shape}, "
+                f"got {intruder.dtype} {intruder.shape}"
+            )
+        # Where the footprint lands in each frame; then keep only the part of the footprint
+        # seen in some frame (a wide Gaussian footprint can be 4x the frame), so the float
+        # work below is bounded by what is actually blended.
+        wins = [
+            masks.paste_window((cy, cx), origin, fp.shape, (h, w))
+            for cy, cx in centers.astype(np.int64).tolist()
+        ]
+        seen = [win for win in wins if win is not None]
+        out = copy_checked(clip, "clip", self.value_range)  # NaN/inf/range for float32
+        mask = np.zeros((t, h, w), np.float32)
+        if not seen:
+            return out, mask
+        y0 = min(win[2].start for win in seen)
+        y1 = max(win[2].stop for win in seen)
+        x0 = min(win[3].start for win in seen)
+        x1 = max(win[3].stop for win in seen)
+        fp = fp[y0:y1, x0:x1]
+        intruder = intruder[..., y0:y1, x0:x1, :]
+        if self.blend != 1.0:
+            fp = fp * np.float32(self.blend)
+        inv = 1.0 - fp
+        if clip.dtype == np.float32:
+            if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
+                inv = np.repeat(inv[..., None], c, axis=2)
+            # Pre-multiply once: each frame then needs two in-place ops, dst * (1 - w) + w * src,
+            # which is exact where w == 0 (cv2.blendLinear is not: it divides by w1 + w2 + eps).
+            lo, hi = self.value_range
+            content = intruder.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+            content *= fp[..., None]
+            blend = _blend_float
+        else:
+            content = intruder
+            blend = _blend_uint8
+        for i, win in enumerate(wins):
+            if win is None:
+                continue
+            ys, xs, fys, fxs = win
+            fys = slice(fys.start - y0, fys.stop - y0)
+            fxs = slice(fxs.start - x0, fxs.stop - x0)
+            src = (content[i] if temporal else content)[fys, fxs]
+            blend(out[i, ys, xs], src, fp[fys, fxs], inv[fys, fxs])
+            mask[i, ys, xs] = fp[fys, fxs]
+        return out, mask
+
+
+def _blend_float(dst: np.ndarray, src_w: np.ndarray, w: np.ndarray, inv: np.ndarray) -> None:
+    """In place: ``dst = dst * (1 - w) + src_w`` where ``src_w`` is already ``w * src``.
+
+    OpenCV writes into the strided view directly and is about twice as fast as NumPy's
+    in-place ufuncs on such views; both operations are exact where ``w == 0``.
+    """
+    if dst.shape[-1] == 1:
+        dst, src_w = dst[..., 0], src_w[..., 0]
+    cv2.multiply(dst, inv, dst=dst)
+    cv2.add(dst, src_w, dst=dst)
+
+
+def _blend_uint8(dst: np.ndarray, src: np.ndarray, w: np.ndarray, inv: np.ndarray) -> None:
+    """In place: ``dst = round(dst * (1 - w) + src * w)``, saturated to [0, 255]."""
+    # blendLinear divides by w + (1 - w) + 1e-5: below 0.003 grey levels, lost in the rounding.
+    dst[...] = cv2.blendLinear(src, dst, w, inv).reshape(dst.shape)
+
+
+def _clone(rng: np.random.Generator) -> np.random.Generator:
+    """A copy of ``rng`` in its current state (same draws, without advancing ``rng``)."""
+    bit = type(rng.bit_generator)()
+    bit.state = rng.bit_generator.state
+    return np.random.Generator(bit)
+
+
+@register("smoothmix_s")
+class SmoothMixS(PatchTransform):
+    """SmoothMix "square" patch (the paper's default patch pseudo anomaly).
+
+    A rectangle of intruder content, 1 inside the box, whose border ramps linearly to 0 over
+    10 % of the half-size outside the box, so the network cannot latch onto sharp edges.
+    See :class:`PatchTransform` for the parameters (paper: alpha=0.5, beta=10).
+    """
+
+    def footprint(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        return masks.smoothmix_square(size[0], size[1], 0.1)
+
+
+@register("smoothmix_c")
+class SmoothMixC(PatchTransform):
+    """SmoothMix "circle" patch: a separable Gaussian mask.
+
+    Its sigmas ``(sy, sx)`` are drawn like the box size of the other patches (``size``
+    holds them), so with alpha = 0.5 a blob can cover most of the frame, as in the paper.
+    See :class:`PatchTransform` for the parameters.
+    """
+
+    def footprint(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        return masks.smoothmix_circle(size[0], size[1], (hw[0] - 1, hw[1] - 1))
+
+
+@register("cutmix")
+class CutMix(PatchTransform):
+    """CutMix patch: a hard-edged rectangle of intruder content (mask 1 in the box).
+
+    See :class:`PatchTransform` for the parameters.
+    """
+
+    def footprint(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, tuple[int, int]]:
+        return masks.box(size[0], size[1])
+
+
+@register("mixup_patch")
+class MixUpPatch(CutMix):
+    """MixUp patch: the CutMix rectangle blended 50/50 with the original pixels.
+
+    The mask is 0.5 inside the rectangle (the intruder's weight). See :class:`PatchTransform`.
+    """
+
+    blend = 0.5
+
+
+@register("skip_frame")
+class SkipFrame(Transform):
+    """Skip-frame pseudo anomaly: the same start, frames taken every ``s``-th frame.
+
+    From a video of K frames and a start n, the pseudo anomaly is
+    ``(I_n, I_{n+s}, ..., I_{n+(T-1)s})`` with ``s`` drawn uniformly from ``steps``, and its
+    target is the normal clip ``(I_n, ..., I_{n+T-1})``. If the drawn ``s`` does not fit after
+    n, the largest smaller ``s`` in ``steps`` that fits is used; if none fits, a new start is
+    drawn uniformly among those where the (possibly reduced) ``s`` fits, and the target moves
+    with it. Frames are never repeated. The mask is 1 on frames 1..T-1 and 0 on frame 0.
+
+    Parameters
+    ----------
+    steps : sequence of int
+        Candidate skips, each >= 2 (paper: (2, 3, 4, 5)).
+    value_range : tuple of float
+        ``(lo, hi)`` of float32 videos (only checked: frames are copied, never blended).
+    """
+
+    needs_video = True
+
+    def __init__(
+        self,
+        steps: tuple[int, ...] = (2, 3, 4, 5),
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ) -> None:
+        if isinstance(steps, (int, np.integer)):
+            steps = (steps,)
+        try:
+            steps = tuple(sorted({check_positive_int(s, "steps", minimum=2) for s in steps}))
+        except TypeError:
+            raise InvalidParameterError(
+                f"steps must be a sequence of ints, got {steps!r}"
+            ) from None
+        if not steps:
+            raise InvalidParameterError("steps must hold at least one skip >= 2")
+        self.steps = steps
+        self.value_range = check_value_range(value_range)
+
+    def sample_params(
+        self,
+        shape: tuple[int, ...],
+        rng: np.random.Generator,
+        start: int = 0,
+        length: int = 16,
+    ) -> dict[str, Any]:
+        """Draw the skip for a video of ``shape`` ``(K, H, W, C)`` and a requested start.
+
+        Returns
+        -------
+        dict
+            ``start`` (the actual n, moved if needed), ``step`` (the actual s), ``length`` (T).
+
+        Raises
+        ------
+        InvalidClipError
+            Even the smallest step cannot fit T frames in K, anywhere.
+        """
+        k = check_shape(shape)[0]
+        length = check_positive_int(length, "length", minimum=2)
+        start = check_positive_int(start, "start", minimum=0)
+        if start >= k:
+            raise InvalidClipError(f"start={start} is outside a video of K={k} frames")
+        smallest = self.steps[0]
+        if (length - 1) * smallest + 1 > k:
+            raise InvalidClipError(
+                f"video too short for skip_frame: K={k} frames cannot hold T={length} frames "
+                f"at the smallest step s={smallest} (needs {(length - 1) * smallest + 1})"
+            )
+        s = self.steps[int(rng.integers(len(self.steps)))]
+        if start + (length - 1) * s > k - 1:
+            fits_here = [x for x in self.steps if x < s and start + (length - 1) * x <= k - 1]
+            if fits_here:
+                s = fits_here[-1]
+            else:  # move the start: keep the largest step <= s that fits somewhere
+                s = max(x for x in self.steps if x <= s and (length - 1) * x + 1 <= k)
+                start = int(rng.integers(k - (length - 1) * s))
+        return {"start": start, "step": s, "length": length}
+
+    def apply(
+        self, video: np.ndarray, start: int, step: int, length: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Gather ``video[start + t * step]`` for t < length (pure).
+
+        Parameters
+        ----------
+        video : numpy.ndarray
+            ``(K, H, W, C)`` uint8 or float32 (note: the video, not a clip).
+        start, step, length : int
+            As returned by :meth:`sample_params`.
+
+        Returns
+        -------
+        clip : numpy.ndarray
+            ``(length, H, W, C)``, a copy.
+        mask : numpy.ndarray
+            float32 ``(length, H, W)``: 0 for frame 0, 1 for the others.
+        """
+        check_video(video)
+        last = start + (length - 1) * step
+        if start < 0 or step < 1 or length < 1 or last >= video.shape[0]:
+            raise InvalidClipError(
+                f"skip_frame needs frame {last} (start={start}, step={step}, length={length}) "
+                f"but the video has K={video.shape[0]} frames"
+            )
+        clip = copy_checked(video[start : last + 1 : step], "video", self.value_range)
+        mask = np.ones((length, *video.shape[1:3]), np.float32)
+        mask[0] = 0.0
+        return clip, mask
+
+    def from_video(
+        self,
+        video: np.ndarray,
+        start: int,
+        length: int = 16,
+        *,
+        rng: np.random.Generator | int,
+    ) -> PseudoAnomaly:
+        """Skip-frame pseudo anomaly from ``video`` starting at ``start``.
+
+        Parameters
+        ----------
+        video : numpy.ndarray
+            ``(K, H, W, C)`` uint8 or float32 (in ``value_range``).
+        start : int
+            Requested first frame (0 <= start <= K - length); may move, see the class doc.
+        length : int
+            T (>= 2).
+        rng : numpy.random.Generator or int
+            Source of randomness.
+
+        Returns
+        -------
+        PseudoAnomaly
+            ``params`` holds the actual ``start`` and ``step``; ``target`` is
+            ``video[start : start + length]`` for that start (a view).
+        """
+        _video_clip(video, start, length, self.value_range, check_values=False)
+        rng = as_generator(rng)
+        params = self.sample_params(video.shape, rng, start=start, length=length)
+        clip, mask = self.apply(video, **params)  # checks the frames it gathers
+        n = params["start"]
+        target = video[n : n + length]
+        if target.dtype == np.float32:
+            check_finite_range(target[1:], "video", self.value_range)  # frame 0 is in clip
+        return PseudoAnomaly(clip=clip, target=target, mask=mask, label=1, params=params)

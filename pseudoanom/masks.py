@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["smoothmix_square", "smoothmix_circle", "box", "GAUSS_CUTOFF", "paste_window"]
+__all__ = [
+    "smoothmix_square",
+    "smoothmix_circle",
+    "box",
+    "square_profiles",
+    "circle_profiles",
+    "box_profiles",
+    "GAUSS_CUTOFF",
+    "paste_window",
+]
 
 # The circle mask is cut where one axis' Gaussian drops below 1/510: the step left at the cut is
 # under half a grey level of a uint8 image, so the truncation is invisible.
@@ -22,23 +31,86 @@ GAUSS_CUTOFF = 1.0 / 510.0
 _GAUSS_K = math.sqrt(2.0 * math.log(1.0 / GAUSS_CUTOFF))
 
 
+@functools.lru_cache(maxsize=1024)
 def _ramp(n: int, half: float, ramp: float) -> tuple[np.ndarray, int]:
-    """1-D profile: ``n`` ones, then a linear fall to 0 over ``ramp * half`` pixels each side."""
+    """1-D profile: ``n`` ones, then a linear fall to 0 over ``ramp * half`` pixels each side.
+
+    Memoised (at most a few hundred distinct sides occur); the array is read-only.
+    """
     r = ramp * half
     # Pixels at distance d = 1, 2, ... outside the box get 1 - d / r while that is > 0.
     reach = max(0, math.ceil(r) - 1)
-    side = (1.0 - np.arange(1, reach + 1, dtype=np.float32) / np.float32(r)) if reach else None
-    if side is None:
-        return np.ones(n, np.float32), 0
-    return np.concatenate([side[::-1], np.ones(n, np.float32), side]), reach
+    if reach:
+        side = 1.0 - np.arange(1, reach + 1, dtype=np.float32) / np.float32(r)
+        prof = np.concatenate([side[::-1], np.ones(n, np.float32), side])
+    else:
+        prof = np.ones(n, np.float32)
+    prof.flags.writeable = False
+    return prof, reach
+
+
+@functools.lru_cache(maxsize=1024)
+def _gauss(sigma: float, cap: int | None) -> tuple[np.ndarray, int]:
+    """1-D Gaussian ``exp(-d^2 / 2 sigma^2)``, cut below :data:`GAUSS_CUTOFF` and at ``cap``."""
+    r = math.ceil(_GAUSS_K * sigma)
+    if cap is not None:
+        r = min(r, cap)
+    g = np.exp(-0.5 * (np.arange(-r, r + 1, dtype=np.float32) / np.float32(sigma)) ** 2)
+    g[g < GAUSS_CUTOFF] = 0.0
+    g.flags.writeable = False
+    return g, r
+
+
+@functools.lru_cache(maxsize=1024)
+def _ones(n: int) -> np.ndarray:
+    prof = np.ones(n, np.float32)
+    prof.flags.writeable = False
+    return prof
+
+
+_Profiles = tuple[np.ndarray, np.ndarray, tuple[int, int]]
+
+
+def square_profiles(h: int, w: int, ramp: float = 0.1) -> _Profiles:
+    """Row and column profiles of :func:`smoothmix_square`: ``mask == np.outer(py, px)``.
+
+    Returns
+    -------
+    py, px : numpy.ndarray
+        Read-only float32 1-D profiles (memoised).
+    centre : tuple of int
+        As in :func:`smoothmix_square`.
+    """
+    py, ry = _ramp(h, h / 2.0, ramp)
+    px, rx = _ramp(w, w / 2.0, ramp)
+    return py, px, (ry + h // 2, rx + w // 2)
+
+
+def circle_profiles(
+    sigma_y: float, sigma_x: float, max_reach: tuple[int, int] | None = None
+) -> _Profiles:
+    """Row and column profiles of :func:`smoothmix_circle`: ``mask == np.outer(gy, gx)``."""
+    gy, ry = _gauss(sigma_y, None if max_reach is None else max_reach[0])
+    gx, rx = _gauss(sigma_x, None if max_reach is None else max_reach[1])
+    return gy, gx, (ry, rx)
+
+
+def box_profiles(h: int, w: int) -> _Profiles:
+    """Row and column profiles of :func:`box` (all ones)."""
+    return _ones(h), _ones(w), (h // 2, w // 2)
 
 
 _Mask = tuple[np.ndarray, tuple[int, int]]
 
 
 def _cached(fn: Callable[..., _Mask]) -> Callable[..., _Mask]:
-    """Memoise a builder (patch sizes repeat); its arrays are read-only as callers share them."""
-    cached = functools.lru_cache(maxsize=4096)(fn)
+    """Memoise a builder; its arrays are read-only as callers share them.
+
+    The transforms do not use these 2-D builders on their hot path (they build only the part
+    of ``np.outer(py, px)`` a clip needs from the memoised 1-D profiles), so the cache is kept
+    small: a wide Gaussian footprint can take a MiB.
+    """
+    cached = functools.lru_cache(maxsize=256)(fn)
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> _Mask:
@@ -73,9 +145,8 @@ def smoothmix_square(h: int, w: int, ramp: float = 0.1) -> tuple[np.ndarray, tup
         ``(oy, ox)``: index of the box centre pixel inside ``mask``; the box itself spans
         rows ``oy - h // 2 .. oy - h // 2 + h - 1``.
     """
-    py, ry = _ramp(h, h / 2.0, ramp)
-    px, rx = _ramp(w, w / 2.0, ramp)
-    return np.outer(py, px), (ry + h // 2, rx + w // 2)
+    py, px, centre = square_profiles(h, w, ramp)
+    return np.outer(py, px), centre
 
 
 @_cached
@@ -100,15 +171,8 @@ def smoothmix_circle(
     centre : tuple of int
         ``(ry, rx)``, the index of the centre pixel.
     """
-    ry = math.ceil(_GAUSS_K * sigma_y)
-    rx = math.ceil(_GAUSS_K * sigma_x)
-    if max_reach is not None:
-        ry, rx = min(ry, max_reach[0]), min(rx, max_reach[1])
-    gy = np.exp(-0.5 * (np.arange(-ry, ry + 1, dtype=np.float32) / np.float32(sigma_y)) ** 2)
-    gx = np.exp(-0.5 * (np.arange(-rx, rx + 1, dtype=np.float32) / np.float32(sigma_x)) ** 2)
-    gy[gy < GAUSS_CUTOFF] = 0.0
-    gx[gx < GAUSS_CUTOFF] = 0.0
-    return np.outer(gy, gx).astype(np.float32, copy=False), (ry, rx)
+    gy, gx, centre = circle_profiles(sigma_y, sigma_x, max_reach)
+    return np.outer(gy, gx), centre
 
 
 @_cached

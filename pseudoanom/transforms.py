@@ -11,8 +11,10 @@ pseudo anomalies, Sec. 3.2 of Astrid et al., BMVC 2021) and ``skip_frame`` (Sec.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -234,6 +236,13 @@ class PatchTransform(Transform):
         Randomly flip the intruder left-right.
     value_range : tuple of float
         ``(lo, hi)`` of float32 clips; intruder pixels are mapped from [0, 255] to it.
+    intruder_transform : albumentations transform or dict, optional
+        Any albumentations transform or ``Compose`` (e.g.
+        ``A.Compose([A.ColorJitter(p=1), A.Rotate(limit=30, p=1)])``) applied to the uint8
+        intruder image before the crop/flip/resize; or its ``A.to_dict`` form. It is seeded
+        from the ``rng`` of each call (one extra draw), so the same seed gives the same
+        output, on any thread (each thread runs its own copy). None (default): crop, flip and
+        resize only, and albumentations is never imported.
     """
 
     blend: ClassVar[float] = 1.0  # weight of the intruder where the mask shape is 1
@@ -248,6 +257,7 @@ class PatchTransform(Transform):
         crop_scale: tuple[float, float] = (0.5, 1.0),
         hflip: bool = True,
         value_range: tuple[float, float] = (-1.0, 1.0),
+        intruder_transform: Any = None,
     ) -> None:
         self.alpha = check_alpha(alpha)
         self.beta = check_beta(beta)
@@ -256,6 +266,43 @@ class PatchTransform(Transform):
         self.crop_scale = check_range_pair(crop_scale, "crop_scale", 0.0, 1.0, lo_open=True)
         self.hflip = bool(hflip)
         self.value_range = check_value_range(value_range)
+        self.intruder_transform = _as_albumentations(intruder_transform)
+        self._local = threading.local()  # per-thread copies of intruder_transform
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form; an ``intruder_transform`` is stored as ``A.to_dict(transform)``."""
+        d = super().to_dict()
+        params = d["params"]
+        if self.intruder_transform is None:
+            del params["intruder_transform"]  # the same dict as before the parameter existed
+        else:
+            import albumentations as A
+
+            params["intruder_transform"] = _to_builtin(A.to_dict(self.intruder_transform))
+        return d
+
+    def _augment(self, img: np.ndarray, seed: int) -> np.ndarray:
+        """Run ``intruder_transform`` on one uint8 image with its random state set to ``seed``."""
+        # albumentations keeps its random state (and the last params) on the object: each
+        # thread gets its own deep copy, and the shared original is never called.
+        tr = getattr(self._local, "transform", None)
+        if tr is None:
+            tr = self._local.transform = copy.deepcopy(self.intruder_transform)
+        tr.set_random_seed(seed)
+        out = tr(image=np.array(img))["image"]  # a writable copy: some transforms work in place
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint8:
+            raise InvalidParameterError(
+                "intruder_transform must return a uint8 image, got "
+                f"{getattr(out, 'dtype', type(out).__name__)}; drop float transforms such as "
+                "A.Normalize or A.ToFloat"
+            )
+        if out.ndim == 2:
+            out = out[..., None]
+        if out.ndim != 3 or out.shape[2] not in (1, 3) or min(out.shape) == 0:
+            raise InvalidParameterError(
+                f"intruder_transform must return an (H, W, 1 or 3) image, got {out.shape}"
+            )
+        return out
 
     # Subclasses define the mask shape for a drawn size.
     def footprint(
@@ -263,6 +310,29 @@ class PatchTransform(Transform):
     ) -> tuple[np.ndarray, tuple[int, int]]:
         """Mask footprint (float32 ``(fh, fw)`` in [0, 1]) and its centre for ``size``."""
         raise NotImplementedError
+
+    def profiles(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+        """Separable form of :meth:`footprint`: ``(py, px, centre)`` with
+        ``footprint == np.outer(py, px)``, or None if the footprint is not separable.
+
+        The built-in patches return memoised 1-D profiles, so :meth:`apply` builds only the
+        part of the footprint a clip sees; a subclass that only overrides :meth:`footprint`
+        keeps working (its full footprint is used).
+        """
+        return None
+
+    def _footprint_parts(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, tuple[int, int], int, int]:
+        """``(py, px, fp, centre, fh, fw)``: either the profiles or the full footprint."""
+        prof = self.profiles(size, hw)
+        if prof is not None:
+            py, px, centre = prof
+            return py, px, None, centre, len(py), len(px)
+        fp, centre = self.footprint(size, hw)
+        return None, None, fp, centre, fp.shape[0], fp.shape[1]
 
     def size_bounds(self, hw: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
         """``((h_lo, h_hi), (w_lo, w_hi))``: inclusive bounds of the drawn size for frame ``hw``."""
@@ -297,14 +367,21 @@ class PatchTransform(Transform):
         else:
             walk *= t
         centers = np.array(walk, np.int64).reshape(t, 2)
-        fp_shape = self.footprint((size[0], size[1]), (h, w))[0].shape
+        fp_shape = self._footprint_parts((size[0], size[1]), (h, w))[4:6]
+        aug = self.intruder_transform is not None
         if self.intruders.temporal:
             seq = self.intruders.sample_sequence(rng, t)
+            if aug:  # the same augmentation draws for every frame of the sequence
+                seed = int(rng.integers(2**32))
+                seq = [self._augment(f, seed) for f in seq]
             # One crop/flip for the whole sequence: each frame replays the same draws.
             crop_rng = np.random.default_rng(int(rng.integers(2**63)))
             intr = np.stack([self._fit(f, fp_shape, c, _clone(crop_rng)) for f in seq])
         else:
-            intr = self._fit(self.intruders.sample(rng), fp_shape, c, rng)
+            img = self.intruders.sample(rng)
+            if aug:
+                img = self._augment(img, int(rng.integers(2**32)))
+            intr = self._fit(img, fp_shape, c, rng)
         return {"size": size, "centers": centers, "intruder": intr}
 
     def _fit(
@@ -341,61 +418,183 @@ class PatchTransform(Transform):
         """
         check_clip(clip, allow_batch=False, check_values=False)
         t, h, w, c = clip.shape
-        fp, origin = self.footprint((int(size[0]), int(size[1])), (h, w))
+        size = (int(size[0]), int(size[1]))
+        py, px, fp_full, (oy, ox), fh, fw = self._footprint_parts(size, (h, w))
         centers = np.asarray(centers)
         if centers.shape != (t, 2):
             raise InvalidParameterError(f"centers must have shape ({t}, 2), got {centers.shape}")
         intruder = np.asarray(intruder)
         temporal = intruder.ndim == 4
-        want = ((t,) if temporal else ()) + (*fp.shape, c)
+        want = ((t,) if temporal else ()) + (fh, fw, c)
         if intruder.shape != want or intruder.dtype != np.uint8:
             raise InvalidParameterError(
                 f"intruder must be uint8 {want} for size={list(size)} and a clip {clip.shape}, "
                 f"got {intruder.dtype} {intruder.shape}"
             )
-        # Where the footprint lands in each frame; then keep only the part of the footprint
-        # seen in some frame (a wide Gaussian footprint can be 4x the frame), so the float
-        # work below is bounded by what is actually blended.
-        wins = [
-            masks.paste_window((cy, cx), origin, fp.shape, (h, w))
-            for cy, cx in centers.astype(np.int64).tolist()
+        # Top-left corner of the footprint in each frame, and the part of the footprint seen
+        # in some frame (a wide Gaussian footprint can be 4x the frame): all float work below
+        # is bounded by what is actually blended.
+        corners = [(cy - oy, cx - ox) for cy, cx in centers.astype(np.int64).tolist()]
+        seen = [
+            (y, x)
+            for y, x in corners
+            if y < h and x < w and y + fh > 0 and x + fw > 0  # overlaps the frame
         ]
-        seen = [win for win in wins if win is not None]
+        if not seen:
+            return copy_checked(clip, "clip", self.value_range), np.zeros((t, h, w), np.float32)
+        y_lo, x_lo = min(y for y, _ in seen), min(x for _, x in seen)
+        y_hi, x_hi = max(y for y, _ in seen), max(x for _, x in seen)
+        fy0, fx0 = max(0, -y_hi), max(0, -x_hi)  # seen part of the footprint: [fy0, fy1)
+        fy1, fx1 = min(fh, h - y_lo), min(fw, w - x_lo)
+        # Wide footprints (smoothmix_c) cover most of every frame: there, blending each whole
+        # frame straight from the input (zero weight outside the patch) beats copying the clip
+        # and blending again in place, and the mask needs no separate zero fill.
+        if (
+            clip.dtype == np.float32
+            and len(seen) == t
+            and 2 * _least_overlap(seen, fh, fw, h, w) >= h * w
+        ):
+            return self._apply_full_frames(
+                clip, py, px, fp_full, intruder, corners, (fy0, fy1, fx0, fx1)
+            )
+        fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
+        intruder = intruder[..., fy0:fy1, fx0:fx1, :]
         out = copy_checked(clip, "clip", self.value_range)  # NaN/inf/range for float32
         mask = np.zeros((t, h, w), np.float32)
-        if not seen:
-            return out, mask
-        y0 = min(win[2].start for win in seen)
-        y1 = max(win[2].stop for win in seen)
-        x0 = min(win[3].start for win in seen)
-        x1 = max(win[3].stop for win in seen)
-        fp = fp[y0:y1, x0:x1]
-        intruder = intruder[..., y0:y1, x0:x1, :]
-        if self.blend != 1.0:
-            fp = fp * np.float32(self.blend)
         inv = 1.0 - fp
         if clip.dtype == np.float32:
-            if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
-                inv = np.repeat(inv[..., None], c, axis=2)
             # Pre-multiply once: each frame then needs two in-place ops, dst * (1 - w) + w * src,
             # which is exact where w == 0 (cv2.blendLinear is not: it divides by w1 + w2 + eps).
-            lo, hi = self.value_range
-            content = intruder.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
-            content *= fp[..., None]
+            content = self._content(intruder, fp)
+            if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
+                inv = np.repeat(inv[..., None], c, axis=2)
+            else:  # 2-D views: OpenCV then sees one-channel images
+                out_v, content = out[..., 0], content[..., 0]
             blend = _blend_float
         else:
             content = intruder
             blend = _blend_uint8
-        for i, win in enumerate(wins):
-            if win is None:
+        if c > 1 or clip.dtype != np.float32:
+            out_v = out
+        for i, (y, x) in enumerate(corners):
+            # Frame rows [ya, yb) hold footprint rows [ya - y, yb - y); shifted into the seen part.
+            ya, yb = max(y, 0), min(y + fh, h)
+            xa, xb = max(x, 0), min(x + fw, w)
+            if ya >= yb or xa >= xb:
                 continue
-            ys, xs, fys, fxs = win
-            fys = slice(fys.start - y0, fys.stop - y0)
-            fxs = slice(fxs.start - x0, fxs.stop - x0)
+            fys = slice(ya - y - fy0, yb - y - fy0)
+            fxs = slice(xa - x - fx0, xb - x - fx0)
             src = (content[i] if temporal else content)[fys, fxs]
-            blend(out[i, ys, xs], src, fp[fys, fxs], inv[fys, fxs])
-            mask[i, ys, xs] = fp[fys, fxs]
+            blend(out_v[i, ya:yb, xa:xb], src, fp[fys, fxs], inv[fys, fxs])
+            mask[i, ya:yb, xa:xb] = fp[fys, fxs]
         return out, mask
+
+    def _content(self, intruder: np.ndarray, fp: np.ndarray) -> np.ndarray:
+        """float32 ``w * intruder`` with the intruder mapped from [0, 255] to ``value_range``."""
+        lo, hi = self.value_range
+        content = np.multiply(intruder, np.float32((hi - lo) / 255.0), dtype=np.float32)
+        content += np.float32(lo)
+        content *= fp[..., None]
+        return content
+
+    def _apply_full_frames(
+        self,
+        clip: np.ndarray,
+        py: np.ndarray | None,
+        px: np.ndarray | None,
+        fp_full: np.ndarray | None,
+        intruder: np.ndarray,
+        corners: list[tuple[int, int]],
+        part: tuple[int, int, int, int],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """float32 clips whose patch covers most of each frame: blend whole frames.
+
+        The footprint is zero-padded to the union of the frames' windows, so every output
+        frame is one ``clip * (1 - w) + w * src`` over the full frame (exact where w == 0),
+        written straight from the input; the mask frame is one copy of the padded weights.
+        """
+        check_finite_range(clip, "clip", self.value_range)
+        t, h, w, c = clip.shape
+        fy0, fy1, fx0, fx1 = part
+        # Padded grid in footprint coordinates: rows [gy0, gy0 + ph), cols [gx0, gx0 + pw).
+        gy0 = min(-y for y, _ in corners)
+        gx0 = min(-x for _, x in corners)
+        ph = max(-y for y, _ in corners) - gy0 + h
+        pw = max(-x for _, x in corners) - gx0 + w
+        fp = np.zeros((ph, pw), np.float32)
+        inner = (slice(fy0 - gy0, fy1 - gy0), slice(fx0 - gx0, fx1 - gx0))
+        fp_in = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
+        fp[inner] = fp_in
+        temporal = intruder.ndim == 4
+        intr = intruder[..., fy0:fy1, fx0:fx1, :]
+        content = np.zeros(((t,) if temporal else ()) + (ph, pw, c), np.float32)
+        content[(...,) + inner + (slice(None),)] = self._content(intr, fp_in)
+        inv = 1.0 - fp
+        out = np.empty(clip.shape, np.float32)
+        if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
+            inv = np.repeat(inv[..., None], c, axis=2)
+            src_v, out_v = clip, out
+        else:  # 2-D views: OpenCV then sees one-channel images
+            content, src_v, out_v = content[..., 0], clip[..., 0], out[..., 0]
+        mask = np.empty((t, h, w), np.float32)
+        for i, (y, x) in enumerate(corners):
+            win = (slice(-y - gy0, -y - gy0 + h), slice(-x - gx0, -x - gx0 + w))
+            dst = out_v[i]
+            cv2.multiply(src_v[i], inv[win], dst=dst)
+            cv2.add(dst, (content[i] if temporal else content)[win], dst=dst)
+            mask[i] = fp[win]
+        return out, mask
+
+
+def _as_albumentations(obj: Any) -> Any:
+    """Validate ``intruder_transform``: None, an albumentations transform or its dict form."""
+    if obj is None:
+        return None
+    try:
+        import albumentations as A  # imported only when the parameter is used
+    except ImportError as exc:  # pragma: no cover - albumentations is a dependency
+        raise ImportError(
+            f"intruder_transform needs albumentations, which cannot be imported: {exc}"
+        ) from None
+    if isinstance(obj, dict):
+        try:
+            obj = A.from_dict(obj)
+        except Exception as exc:
+            raise InvalidParameterError(
+                f"intruder_transform dict is not an albumentations serialisation "
+                f"(A.to_dict output): {exc!r}"
+            ) from None
+    if not isinstance(obj, (A.BasicTransform, A.BaseCompose)):
+        raise TypeError(
+            "intruder_transform must be an albumentations transform or Compose (or its "
+            f"A.to_dict form), got {type(obj).__module__}.{type(obj).__qualname__}"
+        )
+    return obj
+
+
+def _least_overlap(corners: list[tuple[int, int]], fh: int, fw: int, h: int, w: int) -> int:
+    """Smallest number of frame pixels an ``(fh, fw)`` footprint at ``corners`` covers."""
+    return min((min(y + fh, h) - max(y, 0)) * (min(x + fw, w) - max(x, 0)) for y, x in corners)
+
+
+def _outer_part(
+    py: np.ndarray | None,
+    px: np.ndarray | None,
+    fp_full: np.ndarray | None,
+    fy0: int,
+    fy1: int,
+    fx0: int,
+    fx1: int,
+    blend: float,
+) -> np.ndarray:
+    """Rows ``[fy0, fy1)`` and columns ``[fx0, fx1)`` of the footprint, times ``blend``."""
+    if fp_full is not None:
+        fp = fp_full[fy0:fy1, fx0:fx1]
+        return fp * np.float32(blend) if blend != 1.0 else fp
+    fp = np.outer(py[fy0:fy1], px[fx0:fx1])
+    if blend != 1.0:
+        fp *= np.float32(blend)
+    return fp
 
 
 def _blend_float(dst: np.ndarray, src_w: np.ndarray, w: np.ndarray, inv: np.ndarray) -> None:
@@ -404,8 +603,6 @@ def _blend_float(dst: np.ndarray, src_w: np.ndarray, w: np.ndarray, inv: np.ndar
     OpenCV writes into the strided view directly and is about twice as fast as NumPy's
     in-place ufuncs on such views; both operations are exact where ``w == 0``.
     """
-    if dst.shape[-1] == 1:
-        dst, src_w = dst[..., 0], src_w[..., 0]
     cv2.multiply(dst, inv, dst=dst)
     cv2.add(dst, src_w, dst=dst)
 
@@ -437,6 +634,11 @@ class SmoothMixS(PatchTransform):
     ) -> tuple[np.ndarray, tuple[int, int]]:
         return masks.smoothmix_square(size[0], size[1], 0.1)
 
+    def profiles(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        return masks.square_profiles(size[0], size[1], 0.1)
+
 
 @register("smoothmix_c")
 class SmoothMixC(PatchTransform):
@@ -452,6 +654,11 @@ class SmoothMixC(PatchTransform):
     ) -> tuple[np.ndarray, tuple[int, int]]:
         return masks.smoothmix_circle(size[0], size[1], (hw[0] - 1, hw[1] - 1))
 
+    def profiles(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        return masks.circle_profiles(size[0], size[1], (hw[0] - 1, hw[1] - 1))
+
 
 @register("cutmix")
 class CutMix(PatchTransform):
@@ -464,6 +671,11 @@ class CutMix(PatchTransform):
         self, size: tuple[int, int], hw: tuple[int, int]
     ) -> tuple[np.ndarray, tuple[int, int]]:
         return masks.box(size[0], size[1])
+
+    def profiles(
+        self, size: tuple[int, int], hw: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+        return masks.box_profiles(size[0], size[1])
 
 
 @register("mixup_patch")

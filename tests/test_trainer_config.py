@@ -1,0 +1,131 @@
+"""TrainConfig: presets, YAML, overrides, unknown keys and type/range checks (no TensorFlow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from trainer.config import (
+    PRESETS,
+    ConfigError,
+    TrainConfig,
+    load_config,
+    parse_override,
+    preset,
+    valid_keys,
+)
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+def test_defaults_are_the_paper_setting():
+    c = TrainConfig()
+    assert (c.size, c.channels, c.clip_length, c.width) == ((256, 256), 1, 16, 1.0)
+    assert (c.batch_size, c.epochs, c.lr, c.p) == (4, 60, 1e-4, 0.2)
+    assert c.transforms == [
+        {"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 10.0}, "weight": 1.0}
+    ]
+    assert c.intruders == "embedded"
+    assert preset("paper") == c
+
+
+def test_presets_are_valid_and_small_where_they_should_be():
+    assert set(PRESETS) == {"paper", "cpu", "smoke"}
+    cpu, smoke = preset("cpu"), preset("smoke")
+    assert cpu.size[0] * cpu.size[1] < 256 * 256 and cpu.width < 1
+    assert smoke.size == (32, 32) and smoke.epochs <= 2 and smoke.steps_per_epoch
+    with pytest.raises(ConfigError, match="unknown preset 'gpu'"):
+        preset("gpu")
+
+
+def test_unknown_key_names_it_and_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        TrainConfig.from_dict({"epoch": 3})
+    msg = str(err.value)
+    assert "'epoch'" in msg
+    for key in valid_keys():
+        assert key in msg
+    with pytest.raises(ConfigError, match="'lerning_rate'"):
+        parse_override("lerning_rate=0.1")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("epochs", "ten", "expected int"),
+        ("epochs", 2.5, "expected int"),
+        ("epochs", True, "expected int"),
+        ("lr", "fast", "expected float"),
+        ("p", 1.5, r"\[0, 1\]"),
+        ("size", (60, 64), "multiples of 16"),
+        ("size", (64,), "2 values"),
+        ("clip_length", 12, "multiple of 8"),
+        ("channels", 2, "1 or 3"),
+        ("mixed_precision", "maybe", "expected bool"),
+        ("transforms", "smoothmix_s", "expected list"),
+        ("transforms", [{"name": "x", "weight": -1}], "weight"),
+        ("transforms", [{"name": "x", "prams": {}}], "prams"),
+        ("batch_size", 0, ">= 1"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_key(key, value, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        TrainConfig.from_dict({key: value})
+    assert key in str(err.value)
+
+
+def test_command_line_strings_are_coerced():
+    overrides = dict(
+        parse_override(s)
+        for s in ("size=96,96", "epochs=3", "lr=2e-4", "data=null", "mixed_precision=true")
+    )
+    c = load_config("cpu", overrides=overrides)
+    assert c.size == (96, 96) and c.epochs == 3 and c.lr == 2e-4
+    assert c.data is None and c.mixed_precision is True
+    assert c.width == preset("cpu").width  # the rest comes from the preset
+    key, value = parse_override("transforms=[{name: skip_frame, params: {steps: [2, 3]}}]")
+    c = TrainConfig.from_dict({key: value})
+    assert c.transforms == [{"name": "skip_frame", "params": {"steps": [2, 3]}, "weight": 1.0}]
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("epochs")
+
+
+def test_yaml_round_trip_and_precedence(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"preset": "smoke", "epochs": 2, "seed": 5}))
+    c = load_config(yaml_path=path)
+    assert c.size == preset("smoke").size and c.epochs == 2 and c.seed == 5
+    # an explicit preset wins over the YAML's, overrides win over both
+    c2 = load_config("cpu", path, {"seed": 9})
+    assert c2.size == preset("cpu").size and c2.epochs == 2 and c2.seed == 9
+    saved = c2.to_yaml(tmp_path / "saved.yaml")
+    assert TrainConfig.from_yaml(saved) == c2
+
+
+def test_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(yaml_path=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(yaml_path=bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("epochz: 3\n")
+    with pytest.raises(ConfigError, match="'epochz'"):
+        load_config(yaml_path=typo)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_example_configs_load(path):
+    c = load_config(yaml_path=path)
+    assert c.data and c.out.startswith("runs/")
+    if "baseline" in path.name:
+        assert c.p == 0
+
+
+def test_example_configs_exist():
+    names = {p.name for p in CONFIGS}
+    assert {"paper_ped2_patch.yaml", "paper_ped2_skip.yaml", "cpu_ped2_patch.yaml"} <= names
+    assert any("baseline" in n for n in names)

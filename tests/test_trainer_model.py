@@ -1,0 +1,287 @@
+"""The Conv3D autoencoder, the dual loss of Eq. (4)/(5), distribution and mixed precision.
+
+These tests need only Keras/TensorFlow, not pseudoanom or the data modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from keras import layers  # noqa: E402
+
+from trainer.losses import (  # noqa: E402
+    DualLossAutoencoder,
+    build_dual_loss_autoencoder,
+    per_sample_mse,
+)
+from trainer.model import build_autoencoder, check_input_shape  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = (16, 32, 32, 1)
+TINY = (8, 16, 16, 1)  # the smallest clip the strides allow
+
+
+def affine_model(scale: float = 0.5, bias: float = 0.1) -> DualLossAutoencoder:
+    """A DualLossAutoencoder whose output is known: ``scale * x + bias`` (a 1x1x1 Conv3D)."""
+    inputs = keras.Input(shape=(8, 4, 4, 1))
+    conv = layers.Conv3D(1, 1, name="affine")
+    model = DualLossAutoencoder(inputs=inputs, outputs=conv(inputs))
+    conv.set_weights([np.full((1, 1, 1, 1, 1), scale, np.float32), np.array([bias], np.float32)])
+    return model
+
+
+def dual_loss_by_hand(pred: np.ndarray, y: np.ndarray, flags: np.ndarray):
+    per_sample = ((pred.astype(np.float64) - y) ** 2).reshape(len(y), -1).mean(axis=1)
+    return per_sample.mean(), per_sample[flags == 0].mean(), per_sample[flags == 1].mean()
+
+
+# ---------------------------------------------------------------------- architecture
+
+
+def test_output_shape_equals_input_shape_and_range():
+    model = build_autoencoder(SMALL, width=0.125)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, *SMALL)).astype(np.float32)
+    y = np.asarray(model(x, training=False))
+    assert y.shape == x.shape
+    assert y.dtype == np.float32
+    assert np.all(np.abs(y) <= 1.0)
+
+
+def test_rgb_and_other_sizes():
+    model = build_autoencoder((8, 48, 64, 3), width=0.125)
+    assert model.output_shape == (None, 8, 48, 64, 3)
+
+
+def test_paper_channels_and_strides():
+    model = build_autoencoder((16, 32, 32, 1), width=1.0)
+    convs = [lyr for lyr in model.layers if isinstance(lyr, layers.Conv3D)]
+    deconvs = [lyr for lyr in model.layers if isinstance(lyr, layers.Conv3DTranspose)]
+    # Conv3DTranspose subclasses Conv3D in Keras, so keep the plain convs only.
+    convs = [c for c in convs if c not in deconvs]
+    assert [c.filters for c in convs] == [96, 128, 256, 256]
+    assert [tuple(c.strides) for c in convs] == [(1, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 2)]
+    assert [c.filters for c in deconvs] == [256, 128, 96, 1]
+    assert [tuple(c.strides) for c in deconvs] == [(2, 2, 2), (2, 2, 2), (2, 2, 2), (1, 2, 2)]
+    assert all(tuple(c.kernel_size) == (3, 3, 3) for c in convs + deconvs)
+    bns = [lyr for lyr in model.layers if isinstance(lyr, layers.BatchNormalization)]
+    assert len(bns) == 7  # every conv but the output one
+    assert model.layers[-1].get_config()["activation"] == "tanh"
+
+
+def test_width_scales_channels():
+    model = build_autoencoder(SMALL, width=0.25)
+    enc = [lyr.filters for lyr in model.layers if type(lyr) is layers.Conv3D]
+    assert enc == [24, 32, 64, 64]
+
+
+@pytest.mark.parametrize("shape", [(12, 32, 32, 1), (16, 40, 32, 1), (16, 32, 32), (16, 32, 32, 0)])
+def test_bad_input_shape_is_rejected(shape):
+    with pytest.raises(ValueError, match="input_shape"):
+        check_input_shape(shape)
+
+
+# ---------------------------------------------------------------------- the dual loss
+
+
+def batches_with_targets(rng, n_batches=2, b=4):
+    """Batches where pseudo samples have x != y (the target is the *normal* clip)."""
+    out = []
+    for _ in range(n_batches):
+        y = rng.uniform(-1, 1, (b, 8, 4, 4, 1)).astype(np.float32)
+        flags = np.array([0, 1, 0, 1], np.float32)[:b]
+        x = y.copy()
+        x[flags == 1] = rng.uniform(-1, 1, x[flags == 1].shape)  # the "pseudo anomaly"
+        out.append((x, y, flags))
+    return out
+
+
+def test_compute_loss_matches_hand_computation():
+    model = affine_model()
+    (x, y, flags), _ = batches_with_targets(np.random.default_rng(1))
+    pred = 0.5 * x + 0.1
+    loss = model.compute_loss(x=x, y=y, y_pred=pred, sample_weight=flags)
+    want, want_normal, want_pseudo = dual_loss_by_hand(pred, y, flags)
+    np.testing.assert_allclose(float(loss), want, rtol=1e-6)
+    np.testing.assert_allclose(float(model.normal_loss_tracker.result()), want_normal, rtol=1e-6)
+    np.testing.assert_allclose(float(model.pseudo_loss_tracker.result()), want_pseudo, rtol=1e-6)
+    # The pseudo sample's loss is against the target, not its own input:
+    wrong = dual_loss_by_hand(pred, x, flags)[0]
+    assert abs(float(loss) - wrong) > 1e-3
+
+
+def test_fit_unpacks_x_y_is_pseudo_and_does_not_weight():
+    """fit on (x, y, is_pseudo) logs exactly the hand-computed epoch means (weights frozen)."""
+    model = affine_model()
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    batches = batches_with_targets(np.random.default_rng(2), n_batches=3)
+    x, y, flags = (np.concatenate(a) for a in zip(*batches, strict=True))
+    ds = tf.data.Dataset.from_tensor_slices((x, y, flags)).batch(4)
+    history = model.fit(ds, epochs=1, verbose=0, shuffle=False).history
+    want, want_normal, want_pseudo = dual_loss_by_hand(0.5 * x + 0.1, y, flags)
+    np.testing.assert_allclose(history["loss"][0], want, rtol=1e-6)
+    np.testing.assert_allclose(history["normal_loss"][0], want_normal, rtol=1e-6)
+    np.testing.assert_allclose(history["pseudo_loss"][0], want_pseudo, rtol=1e-6)
+    # Had is_pseudo been used as a sample weight the loss would be the pseudo mean alone.
+    assert abs(history["loss"][0] - want_pseudo) > 1e-3
+
+
+def test_gradient_is_that_of_the_mean_per_sample_mse():
+    model = affine_model(scale=2.0, bias=0.0)
+    (x, y, flags), _ = batches_with_targets(np.random.default_rng(3))
+    with tf.GradientTape() as tape:
+        pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=pred, sample_weight=flags)
+    g_scale, g_bias = tape.gradient(loss, model.trainable_weights)
+    n = x[0].size
+    resid = (2.0 * x - y).astype(np.float64)
+    want_scale = (2 * resid * x).reshape(4, -1).sum(axis=1).mean() / n
+    want_bias = (2 * resid).reshape(4, -1).sum(axis=1).mean() / n
+    np.testing.assert_allclose(float(np.ravel(g_scale)[0]), want_scale, rtol=1e-5)
+    np.testing.assert_allclose(float(np.ravel(g_bias)[0]), want_bias, rtol=1e-5)
+
+
+def test_all_normal_batch_reports_zero_pseudo_loss_and_no_nan():
+    model = affine_model()
+    x = np.zeros((2, 8, 4, 4, 1), np.float32)
+    loss = model.compute_loss(x=x, y=x, y_pred=x + 1.0, sample_weight=np.zeros(2, np.float32))
+    assert float(loss) == pytest.approx(1.0)
+    assert float(model.pseudo_loss_tracker.result()) == 0.0
+    assert float(model.normal_loss_tracker.result()) == pytest.approx(1.0)
+
+
+def test_per_sample_mse_is_float32_for_float16_inputs():
+    a = np.full((3, 2, 2), 0.5, np.float16)
+    out = per_sample_mse(a, np.zeros_like(a))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(np.asarray(out), [0.25, 0.25, 0.25])
+
+
+# ---------------------------------------------------------------------- saving
+
+
+@pytest.mark.slow
+def test_keras_file_loads_with_safe_mode(tmp_path):
+    model = build_dual_loss_autoencoder(TINY, width=0.125)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4))
+    x = np.random.default_rng(4).uniform(-1, 1, (4, *TINY)).astype(np.float32)
+    model.fit(x, x, sample_weight=np.array([0, 1, 0, 0], np.float32), epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, DualLossAutoencoder)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert int(loaded.optimizer.iterations) == 1  # the optimizer state travels too
+    # and it trains again with the dual loss (the trackers were rebuilt)
+    logs = loaded.fit(x, x, sample_weight=np.ones(4, np.float32), epochs=1, verbose=0).history
+    assert set(logs) == {"loss", "normal_loss", "pseudo_loss"}
+
+
+# ---------------------------------------------------------------------- mixed precision
+
+
+@pytest.mark.slow
+def test_mixed_precision_loss_is_float32_and_close_to_float32():
+    x = np.random.default_rng(5).uniform(-1, 1, (4, *TINY)).astype(np.float32)
+    y = np.clip(x + 0.1, -1, 1)
+    flags = np.array([0, 1, 0, 1], np.float32)
+    keras.utils.set_random_seed(0)
+    ref = build_dual_loss_autoencoder(TINY, width=0.125)
+    ref_loss = float(ref.compute_loss(x=x, y=y, y_pred=ref(x, training=False), sample_weight=flags))
+    try:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        mixed = build_dual_loss_autoencoder(TINY, width=0.125)
+        mixed.set_weights(ref.get_weights())
+        assert mixed.layers[1].compute_dtype == "float16"
+        pred = mixed(x, training=False)
+        assert keras.backend.standardize_dtype(pred.dtype) == "float32"  # tanh layer in fp32
+        loss = mixed.compute_loss(x=x, y=y, y_pred=pred, sample_weight=flags)
+        assert keras.backend.standardize_dtype(loss.dtype) == "float32"
+        np.testing.assert_allclose(float(loss), ref_loss, rtol=5e-3)
+        mixed.compile(optimizer=keras.optimizers.Adam(1e-4))
+        assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
+        logs = mixed.fit(x, y, sample_weight=flags, epochs=1, verbose=0).history
+        assert np.isfinite(logs["loss"][0])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# ---------------------------------------------------------------------- tf.distribute
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, os
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    import keras
+    from keras import layers
+    from trainer.losses import DualLossAutoencoder
+
+    def model_and_data():
+        inputs = keras.Input(shape=(8, 4, 4, 1))
+        x = layers.Conv3D(2, 3, padding="same", name="c1")(inputs)
+        out = layers.Conv3D(1, 1, name="c2")(layers.LeakyReLU(0.2)(x))
+        return DualLossAutoencoder(inputs=inputs, outputs=out)
+
+    rng = np.random.default_rng(0)
+    y = rng.uniform(-1, 1, (4, 8, 4, 4, 1)).astype("float32")
+    flags = np.array([0, 1, 1, 0], "float32")
+    x = y.copy()
+    x[flags == 1] = rng.uniform(-1, 1, x[flags == 1].shape)
+    ds = tf.data.Dataset.from_tensors((x, y, flags))
+
+    keras.utils.set_random_seed(0)
+    single = model_and_data()
+    w0 = single.get_weights()
+    single.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5))
+    h1 = single.fit(ds, epochs=1, verbose=0).history
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        mirrored = model_and_data()
+        mirrored.set_weights(w0)
+        mirrored.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5))
+    h2 = mirrored.fit(ds, epochs=1, verbose=0).history
+    delta = [np.abs(a - b).max() for a, b in zip(single.get_weights(), mirrored.get_weights())]
+    moved = [np.abs(a - b).max() for a, b in zip(w0, single.get_weights())]
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "single": {k: float(v[0]) for k, v in h1.items()},
+        "mirrored": {k: float(v[0]) for k, v in h2.items()},
+        "max_weight_delta": float(max(delta)),
+        "max_weight_move": float(max(moved)),
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_matches_single_device(tmp_path):
+    """Global-batch loss scaling: one SGD step on 2 replicas == one step on one device."""
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["replicas"] == 2
+    for key in ("loss", "normal_loss", "pseudo_loss"):
+        np.testing.assert_allclose(r["mirrored"][key], r["single"][key], rtol=1e-5)
+    assert r["max_weight_move"] > 1e-3  # the step did something...
+    assert r["max_weight_delta"] < 1e-5  # ...and the same thing on both

@@ -1,0 +1,183 @@
+"""Is training input-bound? Clips/s of the input pipeline against clips/s of the model.
+
+    python -m trainer.bench --preset cpu                       # embedded synthetic dataset
+    python -m trainer.bench --preset cpu --data ../shared/datasets/ped2
+
+Prints the clips/s the tf.data pipeline delivers (with the config's pseudo anomalies, p = 0.2
+by default), the clips/s the model trains at (timed ``fit`` steps on cached batches, after a
+warm-up), their ratio (>= 3 means the input pipeline is never the bottleneck), and the
+frames/s of evaluation (sliding-window PSNR scoring).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from trainer.config import PRESETS, TrainConfig, load_config, parse_override  # noqa: E402
+
+__all__ = ["bench_eval", "bench_input", "bench_model", "main", "run_bench"]
+
+
+def bench_input(sampler, config: TrainConfig, batches: int = 30, warmup: int = 3) -> float:
+    """Clips/s the tf.data pipeline of :func:`trainer.pipeline.make_dataset` delivers."""
+    from trainer.pipeline import make_dataset
+
+    ds = make_dataset(
+        sampler,
+        config.batch_size,
+        epochs=1,
+        steps_per_epoch=warmup + batches,
+        num_parallel_calls=config.num_parallel_calls or None,
+    )
+    it = iter(ds)
+    for _ in range(warmup):
+        next(it)
+    t0 = time.perf_counter()
+    n = 0
+    for _ in range(batches):
+        x, _, _ = next(it)
+        n += int(x.shape[0])
+    return n / (time.perf_counter() - t0)
+
+
+def bench_model(sampler, config: TrainConfig, steps: int = 10, warmup: int = 3) -> float:
+    """Clips/s of training steps on batches already in memory (the model alone)."""
+    import tensorflow as tf
+
+    from trainer.pipeline import iterate_batches
+    from trainer.train import _build_model
+
+    batch = next(iterate_batches(sampler, 0, config.batch_size, steps=1))
+    ds = tf.data.Dataset.from_tensors(batch).repeat()
+    model = _build_model(config)
+    model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # traces and warms up
+    t0 = time.perf_counter()
+    model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
+    return steps * config.batch_size / (time.perf_counter() - t0)
+
+
+def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
+    """Frames/s of :func:`trainer.evaluation.evaluate` on the first test videos."""
+    from trainer.data import load_split
+    from trainer.evaluation import evaluate
+    from trainer.train import _build_model, predict_fn
+
+    videos = load_split(
+        root, config.test_split, size=config.size, channels=config.channels,
+        cache_dir=config.cache_dir,
+    )[:max_videos]  # fmt: skip
+    model = _build_model(config)
+    evaluate(
+        videos,
+        predict_fn(model),
+        clip_len=config.clip_length,
+        batch_size=config.eval_batch_size,
+        require_labels=False,
+    )  # warm-up: traces predict
+    result = evaluate(
+        videos,
+        predict_fn(model),
+        clip_len=config.clip_length,
+        batch_size=config.eval_batch_size,
+        require_labels=False,
+    )
+    return result.frames_per_second
+
+
+def run_bench(
+    config: TrainConfig, steps: int = 10, batches: int = 30, eval_videos: int = 1
+) -> dict[str, Any]:
+    """Measure input clips/s, train clips/s, their ratio and evaluation frames/s.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Data, frame size, model width, batch size and pseudo anomalies to measure.
+    steps : int
+        Timed training steps (after 3 warm-up steps).
+    batches : int
+        Timed input batches (after 3 warm-up batches).
+    eval_videos : int
+        Test videos scored for the evaluation speed (0 = skip).
+
+    Returns
+    -------
+    dict
+        ``input_clips_per_s``, ``train_clips_per_s``, ``ratio``, ``eval_frames_per_s``,
+        ``train_seconds_per_epoch``, ``clips_per_epoch``.
+    """
+    from trainer.data import load_split
+    from trainer.pipeline import ClipSampler, build_pseudo_pipeline
+    from trainer.train import resolve_dataset
+
+    root = resolve_dataset(config.data, config.cache_dir)
+    videos = load_split(
+        root, config.train_split, size=config.size, channels=config.channels,
+        cache_dir=config.cache_dir, min_frames=config.clip_length,
+    )  # fmt: skip
+    sampler = ClipSampler(
+        [v.frames for v in videos], config.clip_length, build_pseudo_pipeline(config), config.seed
+    )
+    inp = bench_input(sampler, config, batches=batches)
+    train = bench_model(sampler, config, steps=steps)
+    clips = sampler.steps_per_epoch(config.batch_size, config.steps_per_epoch) * config.batch_size
+    out = {
+        "dataset": str(root),
+        "clips_per_epoch": clips,
+        "input_clips_per_s": inp,
+        "train_clips_per_s": train,
+        "ratio": inp / train,
+        "train_seconds_per_epoch": clips / train,
+    }
+    if eval_videos:
+        out["eval_frames_per_s"] = bench_eval(root, config, eval_videos)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trainer.bench``; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.bench", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--config", help="YAML config (as for train)")
+    parser.add_argument("--data", help="dataset root (default: the embedded synthetic dataset)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
+    parser.add_argument("--batches", type=int, default=30, help="timed input batches")
+    parser.add_argument("--eval-videos", type=int, default=1, help="test videos to score (0: skip)")
+    args = parser.parse_args(argv)
+    try:
+        overrides = dict(parse_override(s) for s in args.set)
+        if args.data:
+            overrides["data"] = args.data
+        config = load_config(args.preset, args.config, overrides)
+        r = run_bench(config, steps=args.steps, batches=args.batches, eval_videos=args.eval_videos)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    h, w = config.size
+    print(
+        f"{args.preset}: {h}x{w}x{config.channels}, T={config.clip_length}, "
+        f"width {config.width}, batch {config.batch_size}, p={config.p}, {os.cpu_count()} CPUs"
+    )
+    print(f"dataset                {r['dataset']} ({r['clips_per_epoch']} clips/epoch)")
+    print(f"input pipeline         {r['input_clips_per_s']:8.1f} clips/s")
+    print(f"training               {r['train_clips_per_s']:8.1f} clips/s")
+    print(f"ratio input/train      {r['ratio']:8.1f}  (>= 3: not input-bound)")
+    print(f"epoch time (training)  {r['train_seconds_per_epoch']:8.1f} s")
+    if "eval_frames_per_s" in r:
+        print(f"evaluation             {r['eval_frames_per_s']:8.1f} frames/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

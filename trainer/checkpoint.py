@@ -1,0 +1,203 @@
+"""Run directories, atomic per-epoch checkpoints and resume.
+
+Layout of a run directory::
+
+    <run>/config.yaml                  the resolved TrainConfig
+    <run>/checkpoint/state.json        {"epoch": completed epochs, "seed", "model", "history", ...}
+    <run>/checkpoint/epoch-0003.keras  model + optimizer state after 3 epochs
+    <run>/logs/                        TensorBoard
+    <run>/model.keras                  final model, keras.saving.load_model(path, safe_mode=True)
+    <run>/history.json                 per-epoch logs
+    <run>/evaluation/                  scores.csv, summary.json, plots
+
+Every file is written to a temporary name and moved into place with ``os.replace``.
+``state.json`` is the commit point: it is replaced only after the model file it names is
+complete, so a run killed at any moment resumes from its last complete epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from trainer.config import TrainConfig
+
+__all__ = [
+    "RUN_ARTIFACTS",
+    "EpochCheckpoint",
+    "RunDirError",
+    "atomic_write_text",
+    "latest_checkpoint",
+    "prepare_run_dir",
+    "save_model_atomic",
+]
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.yaml"
+FINAL_MODEL = "model.keras"
+HISTORY_FILE = "history.json"
+# What a run writes; --overwrite removes exactly these (never anything else in the folder).
+RUN_ARTIFACTS = (CONFIG_FILE, CHECKPOINT_DIR, "logs", FINAL_MODEL, HISTORY_FILE, "evaluation")
+
+
+class RunDirError(ValueError):
+    """The run directory holds results that would be overwritten, or nothing to resume."""
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
+    """``model.save(path)`` (``.keras`` format) through a temporary file and ``os.replace``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def has_results(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds anything a run writes."""
+    return any((run_dir / name).exists() for name in RUN_ARTIFACTS)
+
+
+def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
+    """Check (and with ``overwrite`` clear) the run directory before training.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        The run directory (``config.out``).
+    resume : bool
+        Continue the run in ``run_dir``: it must hold that run's ``config.yaml``.
+    overwrite : bool
+        Delete a previous run's artifacts (only the files listed in ``RUN_ARTIFACTS``).
+
+    Returns
+    -------
+    pathlib.Path
+        The directory, created if needed.
+
+    Raises
+    ------
+    RunDirError
+        ``run_dir`` has results and neither flag was given, both flags were given, or
+        ``resume`` finds no run to continue.
+    """
+    run_dir = Path(run_dir)
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite exclude each other")
+    if resume:
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise RunDirError(f"--resume: {run_dir} holds no run to resume (no {CONFIG_FILE})")
+        return run_dir
+    if has_results(run_dir):
+        if not overwrite:
+            raise RunDirError(
+                f"run directory {run_dir} already holds results; pass --overwrite to replace "
+                f"them, --resume to continue that run, or choose another --out"
+            )
+        for name in RUN_ARTIFACTS:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The state of the last complete epoch of a run, or ``None`` if it has none.
+
+    Returns
+    -------
+    dict or None
+        ``state.json`` with ``"model"`` turned into the absolute path of the checkpoint.
+    """
+    ckpt_dir = Path(run_dir) / CHECKPOINT_DIR
+    state_path = ckpt_dir / STATE_FILE
+    if not state_path.is_file():
+        return None
+    state = json.loads(state_path.read_text())
+    state["model"] = str(ckpt_dir / state["model"])
+    if not Path(state["model"]).is_file():
+        raise RunDirError(f"checkpoint state {state_path} names a missing file {state['model']}")
+    return state
+
+
+def load_checkpoint_model(state: dict[str, Any]) -> keras.Model:
+    """The compiled model (weights and optimizer state) of a checkpoint from
+    :func:`latest_checkpoint`."""
+    import trainer.losses  # noqa: F401  (registers the custom classes for deserialisation)
+
+    return keras.saving.load_model(state["model"], safe_mode=True)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Save model, optimizer state, epoch, seed, config and history after every epoch.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        Run directory; files go to ``<run_dir>/checkpoint``.
+    config : TrainConfig
+        Stored in the state for reference.
+    history : dict or None
+        Logs of the epochs before this ``fit`` (a resumed run), extended epoch by epoch.
+    keep : int
+        How many epoch files to keep (older ones are deleted once the state moved on).
+    """
+
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        config: TrainConfig,
+        history: dict[str, list[float]] | None = None,
+        keep: int = 1,
+    ) -> None:
+        super().__init__()
+        self.dir = Path(run_dir) / CHECKPOINT_DIR
+        self.config = config
+        self.history = {k: list(v) for k, v in (history or {}).items()}
+        self.keep = keep
+        self._t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(float(v))
+        self.history.setdefault("epoch_seconds", []).append(time.perf_counter() - self._t0)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        done = epoch + 1
+        name = f"epoch-{done:04d}.keras"
+        save_model_atomic(self.model, self.dir / name)
+        state = {
+            "epoch": done,
+            "seed": self.config.seed,
+            "model": name,
+            "history": self.history,
+            "config": self.config.to_dict(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        # The commit point: from here on a resume starts after `done` epochs.
+        atomic_write_text(self.dir / STATE_FILE, json.dumps(state, indent=2))
+        atomic_write_text(self.dir.parent / HISTORY_FILE, json.dumps(self.history, indent=2))
+        old = sorted(self.dir.glob("epoch-*.keras"))[: -self.keep]
+        for path in old:
+            path.unlink(missing_ok=True)

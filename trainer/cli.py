@@ -1,0 +1,326 @@
+"""Command line: ``python -m trainer`` / ``pseudoanom-train``.
+
+Subcommands::
+
+    train           train (and evaluate) a model; --resume continues an interrupted run
+    evaluate        score a saved .keras model on a dataset's test split (CSV, JSON, plots)
+    score           per-frame PSNR / anomaly score of one video file or frame folder
+    make-synthetic  write the embedded synthetic dataset to a folder
+
+Bad input (missing dataset, unknown config key, bad value, a run directory that would be
+overwritten) prints one ``error: ...`` line on stderr and exits with code 2. Set
+``TRAINER_DEBUG=1`` to get the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports TensorFlow: keep its C++ logging to warnings and errors.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+
+from trainer.config import (  # noqa: E402
+    PRESETS,
+    TrainConfig,
+    load_config,
+    parse_override,
+)
+
+__all__ = ["main", "parse_transform"]
+
+EXIT_USAGE = 2
+
+
+class CLIError(ValueError):
+    """A problem with the command line itself (reported like any other input error)."""
+
+
+def _split_top_level(text: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside brackets/braces, so ``steps=[2,3],p=1`` has two parts."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p for p in (s.strip() for s in parts) if p]
+
+
+def parse_transform(spec: str, weight: float = 1.0) -> dict[str, Any]:
+    """``"NAME[:k=v,...]"`` -> ``{"name", "params", "weight"}`` (values parsed as YAML).
+
+    Examples
+    --------
+    >>> parse_transform("smoothmix_s:alpha=0.5,beta=10")
+    {'name': 'smoothmix_s', 'params': {'alpha': 0.5, 'beta': 10}, 'weight': 1.0}
+    >>> parse_transform("skip_frame:steps=[2,3,4,5]")["params"]
+    {'steps': [2, 3, 4, 5]}
+    """
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    if not name:
+        raise CLIError(f"--transform {spec!r}: expected NAME[:key=value,...]")
+    params = {}
+    for item in _split_top_level(rest):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CLIError(f"--transform {spec!r}: parameter {item!r} must look like key=value")
+        try:
+            params[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[key.strip()] = value
+    return {"name": name, "params": params, "weight": float(weight)}
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``argparse`` parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer",
+        description="Train and evaluate the pseudo-anomaly Conv3D autoencoder "
+        "(Astrid et al., BMVC 2021).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser(
+        "train",
+        help="train (then evaluate) a model",
+        description="Config precedence: --preset < --config YAML < named flags < --set. "
+        "Without --data the embedded synthetic dataset is used.",
+    )
+    t.add_argument("--config", help="YAML file of config keys (may name a preset:)")
+    t.add_argument("--preset", choices=sorted(PRESETS), help="base settings (default: paper)")
+    t.add_argument("--data", help="dataset root (default: the embedded synthetic dataset)")
+    t.add_argument(
+        "--transform",
+        action="append",
+        metavar="NAME[:k=v,...]",
+        help="pseudo-anomaly transform (repeatable; replaces the config's list)",
+    )
+    t.add_argument(
+        "--weight",
+        action="append",
+        type=float,
+        help="weight of the matching --transform (repeatable, one per --transform)",
+    )
+    t.add_argument("--p", type=float, help="probability of a pseudo anomaly")
+    t.add_argument("--epochs", type=int, help="total epochs (with --resume: train up to this many)")
+    t.add_argument("--seed", type=int, help="seeds weights, clip order and pseudo anomalies")
+    t.add_argument("--out", help="run directory")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key (repeatable), e.g. --set size=96,96",
+    )
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace the results in --out")
+    t.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+
+    e = sub.add_parser("evaluate", help="evaluate a saved .keras model on a test split")
+    e.add_argument("--model", required=True, help="a .keras model saved by train")
+    e.add_argument("--data", help="dataset root (default: the embedded synthetic dataset)")
+    e.add_argument("--split", default="testing", help="split to score (default: testing)")
+    e.add_argument("--out", help="output folder (default: <model folder>/evaluation-<split>)")
+    e.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    e.add_argument("--pad-edges", action="store_true", help="score the first/last frames too")
+    e.add_argument(
+        "--cache-dir", default=TrainConfig().cache_dir, help="decoded-frame cache folder"
+    )
+    e.add_argument("--quiet", action="store_true", help="no messages")
+
+    s = sub.add_parser("score", help="per-frame scores of one video file or frame folder")
+    s.add_argument("video", help="video file (.avi, .mp4, ...) or folder of frames")
+    s.add_argument("--model", required=True, help="a .keras model saved by train")
+    s.add_argument("--out", help="output folder (default: <model folder>/score-<video name>)")
+    s.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    s.add_argument(
+        "--no-pad-edges",
+        action="store_true",
+        help="leave the first/last frames unscored (the paper's protocol)",
+    )
+    s.add_argument("--quiet", action="store_true", help="no messages")
+
+    m = sub.add_parser("make-synthetic", help="write the embedded synthetic dataset")
+    m.add_argument("--out", required=True, help="dataset folder to create")
+    m.add_argument("--n-train", type=int, default=8)
+    m.add_argument("--n-test", type=int, default=4)
+    m.add_argument("--frames", type=int, default=80)
+    m.add_argument("--size", default="64,64", help="H,W")
+    m.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for key in ("data", "p", "epochs", "seed", "out"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    if args.weight and not args.transform:
+        raise CLIError("--weight needs a matching --transform")
+    if args.transform:
+        weights = args.weight or [1.0] * len(args.transform)
+        if len(weights) != len(args.transform):
+            raise CLIError(
+                f"{len(args.transform)} --transform but {len(weights)} --weight; give one "
+                f"--weight per --transform or none"
+            )
+        overrides["transforms"] = [
+            parse_transform(spec, w) for spec, w in zip(args.transform, weights, strict=True)
+        ]
+    for text in args.set:
+        key, value = parse_override(text)
+        overrides[key] = value
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    overrides = _train_overrides(args)
+    config = load_config(args.preset, args.config, overrides)
+    saved = Path(config.out) / "config.yaml"
+    if args.resume and saved.is_file():
+        # Resume from the run's own settings; only what was given explicitly applies on top.
+        config = load_config(
+            yaml_path=args.config, overrides=overrides, base=TrainConfig.from_yaml(saved)
+        )
+    if config.data is not None and not Path(config.data).exists():
+        # Checked here too so that the error comes before the slow TensorFlow import.
+        raise FileNotFoundError(f"dataset folder {config.data} does not exist")
+
+    from trainer.train import train
+
+    train(
+        config,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        verbose=0 if args.quiet else 1,
+        evaluate=not args.no_eval,
+    )
+    return 0
+
+
+def _load_model(path: str):
+    import keras
+
+    import trainer.losses  # noqa: F401  (registers the custom classes)
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"model file {p} does not exist")
+    if p.suffix != ".keras":
+        raise CLIError(f"--model {p}: expected a .keras file saved by `train`")
+    return keras.saving.load_model(p, safe_mode=True)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from trainer.data import load_split
+    from trainer.train import evaluate_model, resolve_dataset
+
+    model = _load_model(args.model)
+    _, t, h, w, c = model.input_shape
+    root = resolve_dataset(args.data, args.cache_dir)
+    videos = load_split(root, args.split, size=(h, w), channels=c, cache_dir=args.cache_dir)
+    out = Path(args.out) if args.out else Path(args.model).parent / f"evaluation-{args.split}"
+    evaluate_model(
+        model,
+        videos,
+        out,
+        batch_size=args.batch_size,
+        pad_edges=args.pad_edges,
+        extra={"model": str(args.model), "dataset": str(root), "split": args.split},
+        verbose=0 if args.quiet else 1,
+    )
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from trainer.data import load_video
+    from trainer.train import evaluate_model
+
+    model = _load_model(args.model)
+    _, t, h, w, c = model.input_shape
+    video = load_video(args.video, size=(h, w), channels=c)
+    out = Path(args.out) if args.out else Path(args.model).parent / f"score-{video.name}"
+    evaluate_model(
+        model,
+        [video],
+        out,
+        batch_size=args.batch_size,
+        pad_edges=not args.no_pad_edges,
+        require_labels=False,
+        extra={"model": str(args.model), "video": str(args.video)},
+        verbose=0 if args.quiet else 1,
+    )
+    return 0
+
+
+def cmd_make_synthetic(args: argparse.Namespace) -> int:
+    from trainer.synthetic import make_synthetic_dataset
+
+    try:
+        size = tuple(int(v) for v in args.size.split(","))
+    except ValueError:
+        raise CLIError(f"--size {args.size!r}: expected H,W") from None
+    root = make_synthetic_dataset(
+        args.out,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        frames=args.frames,
+        size=size,
+        seed=args.seed,
+    )
+    print(root)
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "score": cmd_score,
+    "make-synthetic": cmd_make_synthetic,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0, or 2 for bad input).
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        Arguments after the program name; ``None`` = ``sys.argv[1:]``.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
+        # ConfigError, DatasetError, RunDirError and pseudoanom's errors are ValueErrors.
+        if os.environ.get("TRAINER_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The dual reconstruction loss of Astrid et al. (BMVC 2021), Eq. (4) and (5).
+
+Every training sample is a triple ``(x, y, is_pseudo)``:
+
+* a normal sample has ``x = y = X^N`` and costs ``MSE(AE(X^N), X^N)`` (Eq. 4);
+* a pseudo anomaly has ``x = X^P`` and ``y = X^N`` and costs ``MSE(AE(X^P), X^N)`` (Eq. 5):
+  the model is taught *not* to reconstruct the anomaly.
+
+So both kinds are the same per-sample MSE against the target ``y``; ``is_pseudo`` only decides
+which tracker (``normal_loss`` / ``pseudo_loss``) a sample is reported under. It is not a weight:
+every sample weighs the same in the batch mean.
+
+Only ``keras.ops`` is used, so :class:`DualLossAutoencoder` trains under the TensorFlow, JAX and
+torch backends with the stock ``train_step``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from trainer.model import build_autoencoder
+
+
+def per_sample_mse(y_true, y_pred):
+    """Mean squared error of each sample over all its (T, H, W, C) values, in float32.
+
+    Parameters
+    ----------
+    y_true, y_pred : tensor
+        ``(B, ...)`` targets and reconstructions (any float dtype).
+
+    Returns
+    -------
+    tensor
+        float32 ``(B,)``.
+    """
+    # float32 even under mixed_float16: squared errors of 4M float16 values lose precision.
+    diff = ops.cast(y_pred, "float32") - ops.cast(y_true, "float32")
+    return ops.mean(ops.square(diff), axis=tuple(range(1, len(diff.shape))))
+
+
+@keras.saving.register_keras_serializable(package="trainer")
+class PerSampleMSE(keras.losses.Loss):
+    """``keras.losses.Loss`` whose per-sample value is the MSE over the whole clip.
+
+    Going through ``Loss.__call__`` (reduction ``"sum_over_batch_size"``) gives the mean over
+    samples *and* Keras' division by the number of replicas under ``tf.distribute``, so the
+    gradients summed over replicas equal the single-device gradient of the global batch mean.
+    """
+
+    def __init__(self, name: str = "per_sample_mse", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return per_sample_mse(y_true, y_pred)
+
+
+@keras.saving.register_keras_serializable(package="trainer")
+class DualLossAutoencoder(keras.Model):
+    """Autoencoder trained with the dual loss of Eq. (4)/(5).
+
+    Build it with :func:`build_dual_loss_autoencoder` (or ``DualLossAutoencoder(inputs=...,
+    outputs=...)``), compile with only an optimizer, and ``fit`` on ``(x, y, is_pseudo)``
+    batches. The logs hold ``loss`` (mean per-sample MSE over all samples), ``normal_loss`` and
+    ``pseudo_loss`` (mean per-sample MSE over the normal / pseudo-anomaly samples).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reconstruction_loss = PerSampleMSE()
+        self.normal_loss_tracker = keras.metrics.Mean(name="normal_loss")
+        self.pseudo_loss_tracker = keras.metrics.Mean(name="pseudo_loss")
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Keras unpacks the third element of (x, y, is_pseudo) as `sample_weight`; here it is
+        # only the pseudo-anomaly flag, so it is never used to weight the loss.
+        is_pseudo = sample_weight
+        if y is None:  # plain (x,) data: reconstruct the input (Eq. 4 only)
+            y = x
+        loss = self.reconstruction_loss(y, y_pred)
+        # Regularisation losses, if a subclass adds any; Keras scales these for tf.distribute.
+        for extra in self.losses:
+            loss = loss + self._aggregate_additional_loss(extra)
+
+        errors = ops.stop_gradient(per_sample_mse(y, y_pred))
+        pseudo = (
+            ops.zeros_like(errors)
+            if is_pseudo is None
+            else ops.cast(ops.reshape(is_pseudo, (-1,)), "float32")
+        )
+        self.normal_loss_tracker.update_state(errors, sample_weight=1.0 - pseudo)
+        self.pseudo_loss_tracker.update_state(errors, sample_weight=pseudo)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        # The flag must not reach compiled metrics as a weight either.
+        return super().compute_metrics(x, y, y_pred, sample_weight=None)
+
+
+def build_dual_loss_autoencoder(
+    input_shape: tuple[int, int, int, int] = (16, 256, 256, 1),
+    width: float = 1.0,
+    name: str = "dual_loss_autoencoder",
+) -> DualLossAutoencoder:
+    """The Conv3D autoencoder of :mod:`trainer.model` as a :class:`DualLossAutoencoder`.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(T, H, W, C)`` of one clip.
+    width : float
+        Channel multiplier (1.0 = paper).
+    name : str
+        Model name.
+
+    Returns
+    -------
+    DualLossAutoencoder
+        Not yet compiled: call ``model.compile(optimizer=...)`` (no ``loss`` argument).
+    """
+    return build_autoencoder(input_shape, width=width, name=name, model_class=DualLossAutoencoder)

@@ -1,0 +1,328 @@
+"""Train the dual-loss Conv3D autoencoder, checkpoint it, and evaluate it.
+
+:func:`train` is the whole job of ``python -m trainer train``: load the training split, build
+the seeded tf.data pipeline of normal clips and pseudo anomalies, fit with a checkpoint after
+every epoch, save the final ``.keras`` model, and, when the dataset has a labelled test split,
+score it with :mod:`trainer.evaluation` (CSV, JSON, plots).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from trainer import checkpoint as ckpt
+from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
+from trainer.data import DatasetError, Video, load_split
+from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
+from trainer.pipeline import ClipSampler, build_pseudo_pipeline, make_dataset
+
+__all__ = ["evaluate_model", "resolve_dataset", "train", "synthetic_root"]
+
+
+def synthetic_root(cache_dir: str | os.PathLike | None) -> Path:
+    """Where the embedded synthetic dataset is generated (under the cache dir)."""
+    return Path(cache_dir or ".cache/pseudoanom") / "synthetic"
+
+
+def resolve_dataset(data: str | None, cache_dir: str | None) -> Path:
+    """The dataset root: ``data``, or the embedded synthetic dataset generated on first use.
+
+    Raises
+    ------
+    DatasetError
+        ``data`` names a folder that does not exist.
+    """
+    if data is not None:
+        root = Path(data).expanduser()
+        if not root.exists():
+            raise DatasetError(f"dataset folder {root} does not exist")
+        return root
+    from trainer.synthetic import make_synthetic_dataset
+
+    return make_synthetic_dataset(synthetic_root(cache_dir))
+
+
+def _say(verbose: int, *args: Any) -> None:
+    if verbose:
+        print(*args, flush=True)
+
+
+def _resume_config(run_dir: Path, requested: TrainConfig) -> TrainConfig:
+    """The saved config of ``run_dir`` with the keys a resume may change taken from
+    ``requested``; any other difference is an error (it would change the data or model)."""
+    saved = TrainConfig.from_yaml(run_dir / ckpt.CONFIG_FILE)
+    new, old = requested.to_dict(), saved.to_dict()
+    changed = sorted(k for k in new if new[k] != old[k] and k not in RESUME_MUTABLE_KEYS)
+    if changed:
+        raise ConfigError(
+            f"--resume: the run in {run_dir} was trained with other values of "
+            f"{', '.join(changed)} (saved: {', '.join(f'{k}={old[k]!r}' for k in changed)}); "
+            f"only {', '.join(sorted(RESUME_MUTABLE_KEYS))} may change when resuming"
+        )
+    return saved.replace(**{k: new[k] for k in RESUME_MUTABLE_KEYS})
+
+
+def predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """``batch -> reconstruction`` for :func:`trainer.evaluation.evaluate`."""
+    return lambda batch: np.asarray(model.predict_on_batch(batch))
+
+
+def _keep_frames(videos: list[Video], clip_length: int, n: int = 4) -> dict[str, list[int]]:
+    """One scored frame per video (the middle anomalous frame if any) for reconstruction figures."""
+    keep = {}
+    lo, hi = clip_length // 2, clip_length - 1 - clip_length // 2
+    for v in videos[:n]:
+        k = len(v)
+        if k < clip_length:
+            continue
+        anomalous = np.flatnonzero(v.labels) if v.labels is not None else np.array([])
+        frame = int(anomalous[len(anomalous) // 2]) if len(anomalous) else k // 2
+        keep[v.name] = [min(max(frame, lo), k - 1 - hi)]
+    return keep
+
+
+def evaluate_model(
+    model: keras.Model,
+    videos: list[Video],
+    out_dir: str | os.PathLike,
+    *,
+    batch_size: int = 8,
+    pad_edges: bool = False,
+    require_labels: bool = True,
+    extra: dict[str, Any] | None = None,
+    plots: bool = True,
+    verbose: int = 1,
+):
+    """Score ``videos`` with :func:`trainer.evaluation.evaluate` and write the results.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Reconstructs float32 ``(B, T, H, W, C)`` clips in [-1, 1]; T is read from its input.
+    videos : list of Video
+        Frames at the model's ``(H, W, C)``.
+    out_dir : str or os.PathLike
+        Gets ``scores.csv``, ``summary.json`` and, with ``plots``, ``scores_*.png`` and
+        ``recon_*.png``.
+    batch_size : int
+        Clips per forward pass.
+    pad_edges : bool
+        Score the first/last frames too (see :mod:`trainer.evaluation`).
+    require_labels : bool
+        False to score unlabelled videos (no AUC).
+    extra : dict or None
+        Merged into ``summary.json`` (config, seed, commit, ...).
+    plots : bool
+        Write the figures.
+    verbose : int
+        0 = silent.
+
+    Returns
+    -------
+    trainer.evaluation.EvaluationResult
+    """
+    from trainer import evaluation
+    from trainer import plots as plots_module
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clip_length = int(model.input_shape[1])
+    result = evaluation.evaluate(
+        videos,
+        predict_fn(model),
+        clip_len=clip_length,
+        batch_size=batch_size,
+        pad_edges=pad_edges,
+        require_labels=require_labels,
+        keep=_keep_frames(videos, clip_length) if plots else None,
+    )
+    evaluation.write_scores_csv(result, out / "scores.csv")
+    info = {"commit": evaluation.git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    evaluation.write_summary_json(result, out / "summary.json", {**info, **(extra or {})})
+    if plots:
+        plots_module.plot_scores(result, out)
+        plots_module.plot_reconstructions(result.reconstructions, out)
+    if result.micro_auc is not None:
+        _say(
+            verbose,
+            f"frame-level AUC {result.micro_auc:.4f} (micro), "
+            f"{result.n_scored} frames, {result.frames_per_second:.1f} frames/s -> {out}",
+        )
+    else:
+        _say(verbose, f"scored {result.n_scored} frames -> {out}")
+    return result
+
+
+def _callbacks(
+    run_dir: Path, config: TrainConfig, history: dict, verbose: int
+) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = [ckpt.EpochCheckpoint(run_dir, config, history)]
+    # keras.callbacks.TensorBoard needs the tensorboard package (not a tensorflow dependency).
+    if importlib.util.find_spec("tensorboard") is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    else:
+        _say(verbose, "tensorboard is not installed: no TensorBoard logs (see history.json)")
+    return callbacks
+
+
+def _build_model(config: TrainConfig) -> DualLossAutoencoder:
+    input_shape = (config.clip_length, *config.size, config.channels)
+    model = build_dual_loss_autoencoder(input_shape, width=config.width)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
+    return model
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int = 1,
+    evaluate: bool = True,
+    strategy: Any = None,
+) -> Path:
+    """Train (or resume) a run and return its directory.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings; ``config.out`` is the run directory.
+    resume : bool
+        Continue the run in ``config.out`` from its last complete epoch (same data order as an
+        uninterrupted run). Only ``epochs`` and the evaluation/caching keys may differ from
+        the saved config.
+    overwrite : bool
+        Replace the results of an earlier run in ``config.out``.
+    verbose : int
+        1 = Keras progress bar and messages, 0 = silent.
+    evaluate : bool
+        Evaluate on the test split afterwards when it has labels.
+    strategy : tf.distribute.Strategy or None
+        Build and train the model under this strategy (e.g. ``MirroredStrategy``); the batch
+        size stays the global batch.
+
+    Returns
+    -------
+    pathlib.Path
+        The run directory.
+
+    Raises
+    ------
+    ConfigError, DatasetError, RunDirError
+        Bad config, missing dataset, or a run directory that would be overwritten.
+    """
+    t_start = time.perf_counter()
+    run_dir = ckpt.prepare_run_dir(config.out, resume=resume, overwrite=overwrite)
+    if resume:
+        config = _resume_config(run_dir, config)
+    root = resolve_dataset(config.data, config.cache_dir)
+    train_videos = load_split(
+        root,
+        config.train_split,
+        size=config.size,
+        channels=config.channels,
+        cache_dir=config.cache_dir,
+        min_frames=config.clip_length,
+    )
+    sampler = ClipSampler(
+        [v.frames for v in train_videos], config.clip_length, build_pseudo_pipeline(config),
+        config.seed,
+    )  # fmt: skip
+    steps = sampler.steps_per_epoch(config.batch_size, config.steps_per_epoch)
+    ckpt.atomic_write_text(run_dir / ckpt.CONFIG_FILE, _yaml(config))
+    _say(
+        verbose,
+        f"run {run_dir}: {len(train_videos)} training videos from {root}, {len(sampler)} clips, "
+        f"{steps} steps/epoch, p={config.p}",
+    )
+
+    previous_policy = keras.mixed_precision.global_policy()
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(config.seed)  # initial weights
+        state = ckpt.latest_checkpoint(run_dir) if resume else None
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        with scope:
+            model = ckpt.load_checkpoint_model(state) if state else _build_model(config)
+        initial_epoch = state["epoch"] if state else 0
+        history = state["history"] if state else {}
+        if initial_epoch:
+            _say(verbose, f"resuming after epoch {initial_epoch} of {config.epochs}")
+        if initial_epoch < config.epochs:
+            dataset = make_dataset(
+                sampler,
+                config.batch_size,
+                config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=config.steps_per_epoch,
+                num_parallel_calls=config.num_parallel_calls or None,
+            )
+            model.fit(
+                dataset,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                callbacks=_callbacks(run_dir, config, history, verbose),
+                shuffle=False,  # the plan already orders every epoch
+                verbose=1 if verbose else 0,
+            )
+        ckpt.save_model_atomic(model, run_dir / ckpt.FINAL_MODEL)
+        _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
+        train_seconds = time.perf_counter() - t_start
+        if evaluate:
+            _evaluate_run(model, root, config, run_dir, train_seconds, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return run_dir
+
+
+def _evaluate_run(
+    model: keras.Model,
+    root: Path,
+    config: TrainConfig,
+    run_dir: Path,
+    train_seconds: float,
+    verbose: int,
+) -> None:
+    try:
+        test_videos = load_split(
+            root, config.test_split, size=config.size, channels=config.channels,
+            cache_dir=config.cache_dir,
+        )  # fmt: skip
+    except DatasetError as e:
+        _say(verbose, f"no evaluation: {e}")
+        return
+    if any(v.labels is None for v in test_videos):
+        _say(verbose, f"no evaluation: the {config.test_split!r} split of {root} has no labels")
+        return
+    evaluate_model(
+        model,
+        test_videos,
+        run_dir / "evaluation",
+        batch_size=config.eval_batch_size,
+        pad_edges=config.eval_pad_edges,
+        extra={
+            "config": config.to_dict(),
+            "seed": config.seed,
+            "dataset": str(root),
+            "run_dir": str(run_dir),
+            "train_seconds": train_seconds,
+        },
+        verbose=verbose,
+    )
+
+
+def _yaml(config: TrainConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

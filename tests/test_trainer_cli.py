@@ -178,3 +178,14 @@ def test_latest_checkpoint_ignores_files_without_state(tmp_path):
     (tmp_path / "checkpoint").mkdir()
     (tmp_path / "checkpoint" / "epoch-0001.keras").write_bytes(b"partial")
     assert checkpoint.latest_checkpoint(tmp_path) is None
+
+
+def test_time_limit_stops_at_an_epoch_boundary_and_resume_finishes(dataset, cache, tmp_path):
+    run = tmp_path / "limited"
+    args = train_args(dataset, run, cache, "--epochs", "3", "--no-eval")
+    # Any epoch takes more than a microsecond, so the limit stops training after epoch 1.
+    assert main([*args, "--set", "time_limit_s=0.000001"]) == 0
+    assert state(run)["epoch"] == 1 and (run / "model.keras").exists()
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--quiet",
+                 "--set", "time_limit_s=100000"]) == 0  # fmt: skip
+    assert state(run)["epoch"] == 3 and len(state(run)["history"]["loss"]) == 3

@@ -15,6 +15,7 @@ from trainer.pipeline import (  # noqa: E402
     ClipSampler,
     build_pseudo_pipeline,
     iterate_batches,
+    iterate_epochs,
     make_dataset,
 )
 
@@ -178,3 +179,17 @@ def test_tf_dataset_equals_numpy_batches_and_resumes_mid_run():
     ]
     for g, w in zip(resumed, got[steps:], strict=True):
         np.testing.assert_array_equal(g, w[1])
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_threaded_generator_equals_numpy_batches_across_epochs(workers):
+    # The input of non-TensorFlow backends: same batches, same order, whatever the threads.
+    s = sampler(config(p=0.5))
+    got = list(iterate_epochs(s, 4, epochs=3, initial_epoch=1, steps_per_epoch=5, workers=workers))
+    want = [b for e in (1, 2) for b in iterate_batches(s, e, 4, steps=5)]
+    assert len(got) == len(want) == 10
+    for g, w in zip(got, want, strict=True):
+        for a, b in zip(g, w, strict=True):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="initial_epoch"):
+        next(iterate_epochs(s, 4, epochs=2, initial_epoch=2))

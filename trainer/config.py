@@ -84,7 +84,12 @@ class TrainConfig:
     cache_dir : str or None
         Decoded-frame cache (and where the synthetic dataset is generated).
     num_parallel_calls : int
-        Parallel pseudo-anomaly workers in tf.data (0 = AUTOTUNE).
+        Parallel pseudo-anomaly workers in tf.data, or sample threads under a non-TensorFlow
+        Keras backend (0 = AUTOTUNE / one per CPU).
+    time_limit_s : float or None
+        Stop after the last epoch that is expected to end within this many seconds of training
+        (the run is checkpointed as usual and ``--resume`` with a larger limit continues it);
+        ``None`` = train all ``epochs``.
     """
 
     data: str | None = None
@@ -108,6 +113,7 @@ class TrainConfig:
     eval_batch_size: int = 8
     cache_dir: str | None = ".cache/pseudoanom"
     num_parallel_calls: int = 0
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -133,6 +139,7 @@ class TrainConfig:
         need(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch", ">= 1")
         need(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
         need(self.num_parallel_calls >= 0, "num_parallel_calls", "must be >= 0 (0 = AUTOTUNE)")
+        need(self.time_limit_s is None or self.time_limit_s > 0, "time_limit_s", "must be > 0")
 
     # ------------------------------------------------------------------ conversions
 
@@ -244,7 +251,15 @@ def preset(name: str) -> TrainConfig:
 
 # Keys that may change when a run is resumed: they do not change the data order or the model.
 RESUME_MUTABLE_KEYS = frozenset(
-    {"epochs", "out", "cache_dir", "eval_pad_edges", "eval_batch_size", "num_parallel_calls"}
+    {
+        "epochs",
+        "out",
+        "cache_dir",
+        "eval_pad_edges",
+        "eval_batch_size",
+        "num_parallel_calls",
+        "time_limit_s",
+    }
 )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "build_pseudo_pipeline",
     "intruder_source",
     "iterate_batches",
+    "iterate_epochs",
     "make_dataset",
 ]
 
@@ -203,9 +204,73 @@ def iterate_batches(
     """
     plan = sampler.epoch_plan(epoch, batch_size, steps)
     for b in range(0, len(plan), batch_size):
-        samples = [sampler.sample_clip(*row) for row in plan[b : b + batch_size]]
-        xs, ys, flags = zip(*samples, strict=True)
-        yield np.stack(xs), np.stack(ys), np.array(flags, dtype=np.float32)
+        yield _stack([sampler.sample_clip(*row) for row in plan[b : b + batch_size]])
+
+
+def iterate_epochs(
+    sampler: ClipSampler,
+    batch_size: int,
+    epochs: int,
+    initial_epoch: int = 0,
+    steps_per_epoch: int | None = None,
+    workers: int = 4,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The batches of :func:`make_dataset` as a Python generator, for any Keras backend.
+
+    Samples are made by a thread pool (NumPy and OpenCV release the GIL for the heavy work)
+    in plan order with a bounded look-ahead, so the batches are exactly those of
+    :func:`make_dataset` whatever ``workers`` is.
+
+    Parameters
+    ----------
+    sampler : ClipSampler
+        The training clips and pseudo-anomaly pipeline.
+    batch_size : int
+        Clips per batch.
+    epochs, initial_epoch : int
+        The epochs to serve, back to back.
+    steps_per_epoch : int or None
+        Cap on the batches of an epoch.
+    workers : int
+        Sample threads (1 = make samples in the calling thread).
+
+    Yields
+    ------
+    tuple of numpy.ndarray
+        ``x``, ``y`` float32 ``(B, T, H, W, C)`` in [-1, 1], ``is_pseudo`` float32 ``(B,)``.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not 0 <= initial_epoch < epochs:
+        raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch}, {epochs}")
+    rows = (
+        row
+        for e in range(initial_epoch, epochs)
+        for row in sampler.epoch_plan(e, batch_size, steps_per_epoch)
+    )
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        pending: deque = deque()
+        batch: list = []
+        for row in rows:
+            pending.append(pool.submit(sampler.sample_clip, *(int(v) for v in row)))
+            # Bounded look-ahead: a few batches in flight, never the whole epoch in memory.
+            if len(pending) < 4 * batch_size:
+                continue
+            batch.append(pending.popleft().result())
+            if len(batch) == batch_size:
+                yield _stack(batch)
+                batch = []
+        while pending:
+            batch.append(pending.popleft().result())
+            if len(batch) == batch_size:
+                yield _stack(batch)
+                batch = []
+
+
+def _stack(samples: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, flags = zip(*samples, strict=True)
+    return np.stack(xs), np.stack(ys), np.array(flags, dtype=np.float32)
 
 
 def make_dataset(

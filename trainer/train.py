@@ -23,7 +23,7 @@ from trainer import checkpoint as ckpt
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
 from trainer.data import DatasetError, Video, load_split
 from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
-from trainer.pipeline import ClipSampler, build_pseudo_pipeline, make_dataset
+from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
 
 __all__ = ["evaluate_model", "resolve_dataset", "train", "synthetic_root"]
 
@@ -166,12 +166,55 @@ def _callbacks(
     run_dir: Path, config: TrainConfig, history: dict, verbose: int
 ) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = [ckpt.EpochCheckpoint(run_dir, config, history)]
+    if config.time_limit_s is not None:
+        callbacks.append(TimeLimit(config.time_limit_s, verbose))
     # keras.callbacks.TensorBoard needs the tensorboard package (not a tensorflow dependency).
-    if importlib.util.find_spec("tensorboard") is not None:
+    if keras.backend.backend() != "tensorflow":
+        _say(
+            verbose, f"Keras backend {keras.backend.backend()}: no TensorBoard logs (history.json)"
+        )
+    elif importlib.util.find_spec("tensorboard") is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
     else:
         _say(verbose, "tensorboard is not installed: no TensorBoard logs (see history.json)")
     return callbacks
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stop ``fit`` before an epoch that would end past ``seconds`` of training.
+
+    The estimate is the slowest epoch so far; the stop happens at an epoch boundary, after the
+    checkpoint, so the run can be resumed later with a larger limit.
+    """
+
+    def __init__(self, seconds: float, verbose: int = 1) -> None:
+        super().__init__()
+        self.seconds = float(seconds)
+        self.verbose = verbose
+        self._start = self._epoch_start = time.perf_counter()
+        self._slowest = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        self._slowest = max(self._slowest, now - self._epoch_start)
+        if now - self._start + self._slowest > self.seconds:
+            self.model.stop_training = True
+            _say(
+                self.verbose,
+                f"time_limit_s={self.seconds:g}: stopping after epoch {epoch + 1} "
+                f"({now - self._start:.0f} s of training)",
+            )
+
+
+def _training_input(sampler: ClipSampler, config: TrainConfig, initial_epoch: int) -> Any:
+    """tf.data under TensorFlow; the same batches from a threaded generator elsewhere."""
+    args = (sampler, config.batch_size, config.epochs, initial_epoch, config.steps_per_epoch)
+    if keras.backend.backend() == "tensorflow":
+        return make_dataset(*args, num_parallel_calls=config.num_parallel_calls or None)
+    return iterate_epochs(*args, workers=config.num_parallel_calls or os.cpu_count() or 1)
 
 
 def _build_model(config: TrainConfig) -> DualLossAutoencoder:
@@ -259,16 +302,8 @@ def train(
         if initial_epoch:
             _say(verbose, f"resuming after epoch {initial_epoch} of {config.epochs}")
         if initial_epoch < config.epochs:
-            dataset = make_dataset(
-                sampler,
-                config.batch_size,
-                config.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=config.steps_per_epoch,
-                num_parallel_calls=config.num_parallel_calls or None,
-            )
             model.fit(
-                dataset,
+                _training_input(sampler, config, initial_epoch),
                 epochs=config.epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,

@@ -13,16 +13,14 @@ Run::
 
     python examples/custom_transform.py --quick   # library demo + a seconds-long smoke training
     python examples/custom_transform.py           # same, with the config's own epochs/steps
-    # the trainer's command line, in a process where frame_freeze is registered:
-    python examples/custom_transform.py --no-train -- \
-        train --config examples/custom_transform.yaml --out runs/frame_freeze --quiet
+    # the trainer's command line alone, from the repository root:
+    python -m trainer train --config examples/custom_transform.yaml --out runs/frame_freeze
 
-The training uses ``examples/custom_transform.yaml`` (which names ``frame_freeze``). The trainer
-finds a transform by name in the registry, so the module that registers it must be imported in
-the training process: here by running the trainer API (or ``trainer.cli.main``, everything
-after ``--``) from this script. ``python -m trainer`` itself imports no user module; a package
-can instead declare its transforms under the ``pseudoanom.transforms`` entry-point group, which
-the registry loads on the first unknown name::
+The training uses ``examples/custom_transform.yaml``, which names ``frame_freeze`` and lists
+this module under ``imports:`` (``--import MODULE`` on the command line does the same): the
+trainer imports it before building the transforms, so the registration runs in the training
+process. A package can instead declare its transforms under the ``pseudoanom.transforms``
+entry-point group, which the registry loads on the first unknown name::
 
     [project.entry-points."pseudoanom.transforms"]
     frame_freeze = "my_package.transforms:FrameFreeze"
@@ -32,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,37 +99,28 @@ def library_demo(seed: int) -> None:
 
 
 def smoke_train(config_path: Path, quick: bool, out: Path, data: str | None) -> dict[str, Any]:
-    """Train with the trainer API on the config that names frame_freeze; returns the summary."""
-    from trainer.config import load_config
-    from trainer.train import train
+    """Train with ``python -m trainer train --config <yaml>``; returns the run's summary.
 
-    overrides: dict[str, Any] = {"out": str(out)}
+    The YAML's ``imports: [examples.custom_transform]`` makes the trainer import this module
+    (from the repository root) before it builds the transforms, so ``frame_freeze`` resolves.
+    """
+    cmd = [sys.executable, "-m", "trainer", "train", "--config", str(config_path)]
+    cmd += ["--out", str(out), "--overwrite", "--quiet"]
     if quick:
-        overrides.update(epochs=1, steps_per_epoch=2)
+        cmd += ["--epochs", "1", "--set", "steps_per_epoch=2"]
     if data is not None:
-        overrides["data"] = data
-    config = load_config(yaml_path=config_path, overrides=overrides)
-    names = [t["name"] for t in config.transforms]
-    print(
-        f"config {config_path.name}: transforms {names}, p={config.p}, size={config.size}, "
-        f"epochs={config.epochs}, steps_per_epoch={config.steps_per_epoch}"
-    )
+        cmd += ["--data", data]
+    print("$", " ".join(cmd[1:]))
     t0 = time.perf_counter()
-    run_dir = train(config, verbose=0, overwrite=True)
+    subprocess.run(cmd, cwd=HERE.parent, check=True)
     seconds = time.perf_counter() - t0
-    summary_file = run_dir / "evaluation" / "summary.json"
+    summary_file = out / "evaluation" / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-    return {"run_dir": run_dir, "seconds": seconds, **summary}
+    return {"run_dir": out, "seconds": seconds, **summary}
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    cli_args = argv[argv.index("--") + 1 :] if "--" in argv else None
-    argv = argv[: argv.index("--")] if "--" in argv else argv
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="Arguments after -- go to the trainer CLI (python -m trainer ...).",
-    )
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=HERE / "custom_transform.yaml")
     ap.add_argument("--data", default=None, help="dataset root (default: the config's)")
     ap.add_argument("--out", type=Path, default=None, help="run directory (default: a temp dir)")
@@ -140,18 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     library_demo(args.seed)
-    if cli_args is not None:  # the trainer CLI, with frame_freeze registered in this process
-        from trainer.cli import main as trainer_main
-
-        t0 = time.perf_counter()
-        code = trainer_main(cli_args)
-        print(f"RESULT trainer CLI exit code {code} seconds={time.perf_counter() - t0:.1f}")
-        return code
     if args.no_train:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp) / "run"
-        r = smoke_train(args.config, args.quick, out, args.data)
+        out = (args.out or Path(tmp) / "run").resolve()
+        r = smoke_train(args.config.resolve(), args.quick, out, args.data)
         auc = "None" if r.get("micro_auc") is None else f"{r['micro_auc']:.4f}"
         print(
             f"RESULT trained with frame_freeze: micro_auc={auc} "

@@ -86,15 +86,20 @@ def test_custom_transform_trains_through_the_api() -> None:
 @pytest.mark.slow
 @needs_tf
 def test_custom_transform_through_the_trainer_cli(tmp_path: Path) -> None:
+    # The plain trainer command: the YAML's `imports:` registers frame_freeze in that process.
     run_dir = tmp_path / "run"
-    out = run_example(
-        "custom_transform.py", "--no-train", "--",
-        "train", "--config", str(EXAMPLES / "custom_transform.yaml"), "--out", str(run_dir),
-        "--set", "epochs=1", "--set", "steps_per_epoch=2", "--quiet",
-    )  # fmt: skip
-    assert "RESULT trainer CLI exit code 0" in out, out
-    assert "frame_freeze" in (run_dir / "config.yaml").read_text()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [sys.executable, "-m", "trainer", "train", "--config", "examples/custom_transform.yaml"]
+    cmd += ["--out", str(run_dir), "--epochs", "1", "--set", "steps_per_epoch=2", "--quiet"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    config = (run_dir / "config.yaml").read_text()
+    assert "frame_freeze" in config and "examples.custom_transform" in config
     assert (run_dir / "evaluation" / "summary.json").is_file()
+    # Without the import the name is unknown: a one-line error, exit code 2.
+    bad = [*cmd[:4], "--preset", "smoke", "--transform", "frame_freeze", "--out", "x"]
+    proc = subprocess.run(bad, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2 and "frame_freeze" in proc.stderr
 
 
 def test_custom_transform_library_part_only() -> None:

@@ -193,3 +193,20 @@ def test_threaded_generator_equals_numpy_batches_across_epochs(workers):
             np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="initial_epoch"):
         next(iterate_epochs(s, 4, epochs=2, initial_epoch=2))
+
+
+def test_config_imports_register_a_users_transform(tmp_path, monkeypatch):
+    (tmp_path / "user_transforms_mod.py").write_text(
+        "import pseudoanom\n"
+        "@pseudoanom.register('user_reverse', override=True)\n"
+        "class Reverse(pseudoanom.Transform):\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = config(transforms=[{"name": "user_reverse", "params": {}, "weight": 1.0}])
+    with pytest.raises(ConfigError, match="user_reverse"):
+        build_pseudo_pipeline(cfg)  # not imported yet: unknown name
+    pipe = build_pseudo_pipeline(cfg.replace(imports=["user_transforms_mod"]))
+    assert type(pipe.transforms[0]).__name__ == "Reverse"
+    with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
+        build_pseudo_pipeline(cfg.replace(imports=["no_such_module_xyz"]))

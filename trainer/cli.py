@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="weight of the matching --transform (repeatable, one per --transform)",
     )
+    t.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first, e.g. one that registers its own transforms (repeatable)",
+    )
     t.add_argument("--p", type=float, help="probability of a pseudo anomaly")
     t.add_argument("--epochs", type=int, help="total epochs (with --resume: train up to this many)")
     t.add_argument("--seed", type=int, help="seeds weights, clip order and pseudo anomalies")
@@ -178,6 +185,8 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value
+    if args.imports:
+        overrides["imports"] = args.imports
     if args.weight and not args.transform:
         raise CLIError("--weight needs a matching --transform")
     if args.transform:

@@ -65,6 +65,9 @@ class TrainConfig:
         Seeds weights, clip order and every pseudo anomaly.
     p : float
         Probability that a training sample is a pseudo anomaly (0 = plain autoencoder).
+    imports : list of str
+        Python modules imported before the transforms are built, so a transform registered
+        with ``@pseudoanom.register`` in a user's module can be named in ``transforms``.
     transforms : list of dict
         ``{name, params, weight}`` per pseudoanom transform; one is drawn per pseudo anomaly
         with probability proportional to ``weight``.
@@ -104,6 +107,7 @@ class TrainConfig:
     lr: float = 1e-4
     seed: int = 0
     p: float = 0.2
+    imports: list[str] = field(default_factory=list)
     transforms: list[dict[str, Any]] = field(default_factory=default_transforms)
     intruders: str = "embedded"
     out: str = "runs/train"

@@ -31,6 +31,7 @@ __all__ = [
     "ClipSampler",
     "build_pseudo_pipeline",
     "intruder_source",
+    "import_modules",
     "iterate_batches",
     "iterate_epochs",
     "make_dataset",
@@ -48,6 +49,31 @@ def intruder_source(spec: str) -> Any:
     if spec in ("embedded", "", None):
         return as_source(None)
     return as_source(spec)
+
+
+def import_modules(names: Sequence[str]) -> None:
+    """Import the config's ``imports`` (modules that register their own transforms).
+
+    Raises
+    ------
+    ConfigError
+        A module cannot be imported (the message names it and the reason).
+    """
+    import importlib
+    import os
+    import sys
+
+    # `python -m trainer` has the current directory on sys.path, the console script does not.
+    if names and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # any failure while importing a user's module is a config error
+            raise ConfigError(
+                f"config key 'imports': cannot import {name!r} ({type(e).__name__}: {e}); "
+                "it must be importable from the current directory or the installed packages"
+            ) from None
 
 
 def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
@@ -69,6 +95,7 @@ def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
     """
     if config.p == 0:
         return None
+    import_modules(config.imports)
     source = None
     transforms, weights = [], []
     for i, entry in enumerate(config.transforms):

@@ -110,7 +110,7 @@ def smoke_train(config_path: Path, quick: bool, out: Path, data: str | None) -> 
         cmd += ["--epochs", "1", "--set", "steps_per_epoch=2"]
     if data is not None:
         cmd += ["--data", data]
-    print("$", " ".join(cmd[1:]))
+    print("$ python", " ".join(cmd[1:]))
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=HERE.parent, check=True)
     seconds = time.perf_counter() - t0

@@ -204,6 +204,16 @@ class ClipSampler:
         order = self.epoch_order(epoch)[:n]
         return np.stack([np.full(n, epoch), np.arange(n), order], axis=1).astype(np.int64)
 
+    def run_plan(
+        self, batch_size: int, epochs: int, initial_epoch: int = 0, steps: int | None = None
+    ) -> np.ndarray:
+        """The :meth:`epoch_plan` rows of epochs ``initial_epoch .. epochs - 1``, back to back."""
+        if not 0 <= initial_epoch < epochs:
+            raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch}, {epochs}")
+        return np.concatenate(
+            [self.epoch_plan(e, batch_size, steps) for e in range(initial_epoch, epochs)]
+        )
+
 
 def iterate_batches(
     sampler: ClipSampler,
@@ -269,13 +279,7 @@ def iterate_epochs(
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    if not 0 <= initial_epoch < epochs:
-        raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch}, {epochs}")
-    rows = (
-        row
-        for e in range(initial_epoch, epochs)
-        for row in sampler.epoch_plan(e, batch_size, steps_per_epoch)
-    )
+    rows = sampler.run_plan(batch_size, epochs, initial_epoch, steps_per_epoch)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         pending: deque = deque()
         batch: list = []
@@ -338,11 +342,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    if not 0 <= initial_epoch < epochs:
-        raise ValueError(f"need 0 <= initial_epoch < epochs, got {initial_epoch}, {epochs}")
-    plan = np.concatenate(
-        [sampler.epoch_plan(e, batch_size, steps_per_epoch) for e in range(initial_epoch, epochs)]
-    )
+    plan = sampler.run_plan(batch_size, epochs, initial_epoch, steps_per_epoch)
     shape = sampler.clip_shape
 
     def load(row):

@@ -99,10 +99,10 @@ def run(
     names = names or ["smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"]
     results = []
     if floor:
-        from .validation import copy_checked
+        from .validation import _copy_checked_zero_mask
 
-        def mandatory(i: int) -> object:  # what any transform must do: check+copy, mask
-            return copy_checked(clip, "clip", (-1.0, 1.0)), np.zeros(clip.shape[:3], np.float32)
+        def mandatory(i: int) -> object:  # what any transform must do: check+copy, zero mask
+            return _copy_checked_zero_mask(clip, "clip", (-1.0, 1.0))
 
         results.append(("(floor)", [_rate(mandatory, seconds) for _ in range(repeat)]))
     for name in names:

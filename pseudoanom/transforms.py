@@ -26,8 +26,11 @@ from .intruders import IntruderSource, as_source, fit_intruder
 from .registry import init_arg_names, register
 from .result import PseudoAnomaly, stack_results
 from .validation import (
+    _CHUNK_BYTES,
     InvalidClipError,
     InvalidParameterError,
+    _copy_checked_zero_mask,
+    _ExtremaTracker,
     as_generator,
     check_alpha,
     check_beta,
@@ -360,9 +363,18 @@ class PatchTransform(Transform):
         step = math.floor(self.beta)
         walk = [(cy, cx)]
         if step > 0:  # Eq. 6: random walk of whole-pixel steps, clipped to the frame
+            hy, hx = h - 1, w - 1
             for dy, dx in rng.integers(-step, step + 1, (t - 1, 2)).tolist():
-                cy = min(max(cy + dy, 0), h - 1)
-                cx = min(max(cx + dx, 0), w - 1)
+                cy += dy  # plain comparisons: ~2.5x faster than min(max(...)) here
+                if cy < 0:
+                    cy = 0
+                elif cy > hy:
+                    cy = hy
+                cx += dx
+                if cx < 0:
+                    cx = 0
+                elif cx > hx:
+                    cx = hx
                 walk.append((cy, cx))
         else:
             walk *= t
@@ -435,64 +447,123 @@ class PatchTransform(Transform):
         # in some frame (a wide Gaussian footprint can be 4x the frame): all float work below
         # is bounded by what is actually blended.
         corners = [(cy - oy, cx - ox) for cy, cx in centers.astype(np.int64).tolist()]
-        seen = [
-            (y, x)
-            for y, x in corners
-            if y < h and x < w and y + fh > 0 and x + fw > 0  # overlaps the frame
-        ]
-        if not seen:
-            return copy_checked(clip, "clip", self.value_range), np.zeros((t, h, w), np.float32)
-        y_lo, x_lo = min(y for y, _ in seen), min(x for _, x in seen)
-        y_hi, x_hi = max(y for y, _ in seen), max(x for _, x in seen)
-        fy0, fx0 = max(0, -y_hi), max(0, -x_hi)  # seen part of the footprint: [fy0, fy1)
-        fy1, fx1 = min(fh, h - y_lo), min(fw, w - x_lo)
+        ys = [y for y, _ in corners]
+        xs = [x for _, x in corners]
+        y_lo, y_hi, x_lo, x_hi = min(ys), max(ys), min(xs), max(xs)
+        if y_lo >= 0 and x_lo >= 0 and y_hi + fh <= h and x_hi + fw <= w:
+            # Every window lies inside its frame (the common case of small patches).
+            inside, n_seen, least = True, t, fh * fw
+            fy0, fy1, fx0, fx1 = 0, fh, 0, fw
+        else:
+            inside = False
+            seen = [
+                (y, x)
+                for y, x in corners
+                if y < h and x < w and y + fh > 0 and x + fw > 0  # overlaps the frame
+            ]
+            if not seen:
+                return _copy_checked_zero_mask(clip, "clip", self.value_range)
+            n_seen = len(seen)
+            y_lo, x_lo = min(y for y, _ in seen), min(x for _, x in seen)
+            y_hi, x_hi = max(y for y, _ in seen), max(x for _, x in seen)
+            fy0, fx0 = max(0, -y_hi), max(0, -x_hi)  # seen part of the footprint: [fy0, fy1)
+            fy1, fx1 = min(fh, h - y_lo), min(fw, w - x_lo)
+            least = _least_overlap(seen, fh, fw, h, w) if n_seen == t else 0
         # Wide footprints (smoothmix_c) cover most of every frame: there, blending each whole
         # frame straight from the input (zero weight outside the patch) beats copying the clip
         # and blending again in place, and the mask needs no separate zero fill.
-        if (
-            clip.dtype == np.float32
-            and len(seen) == t
-            and 2 * _least_overlap(seen, fh, fw, h, w) >= h * w
-        ):
+        if clip.dtype == np.float32 and n_seen == t and 2 * least >= h * w:
             return self._apply_full_frames(
                 clip, py, px, fp_full, intruder, corners, (fy0, fy1, fx0, fx1)
             )
+        # The two 4 MiB outputs first: the small temporaries below then come from elsewhere
+        # in the heap, so the big blocks are reused call after call (cache and TLB warm).
+        out = np.empty(clip.shape, clip.dtype)
+        mask = np.empty((t, h, w), np.float32)  # zeroed below (a chunk at a time for float32)
         fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
         intruder = intruder[..., fy0:fy1, fx0:fx1, :]
-        out = copy_checked(clip, "clip", self.value_range)  # NaN/inf/range for float32
-        mask = np.zeros((t, h, w), np.float32)
-        inv = 1.0 - fp
-        if clip.dtype == np.float32:
-            # Pre-multiply once: each frame then needs two in-place ops, dst * (1 - w) + w * src,
-            # which is exact where w == 0 (cv2.blendLinear is not: it divides by w1 + w2 + eps).
-            content = self._content(intruder, fp)
-            if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
-                inv = np.repeat(inv[..., None], c, axis=2)
-            else:  # 2-D views: OpenCV then sees one-channel images
-                out_v, content = out[..., 0], content[..., 0]
-            blend = _blend_float
+        # Per frame: (frame, frame rows, frame cols, footprint rows, footprint cols); the
+        # footprint slices are None when the whole (seen part of the) footprint is blended.
+        ops: list[tuple[int, slice, slice, slice | None, slice | None]] = []
+        if inside:
+            for i, (y, x) in enumerate(corners):
+                ops.append((i, slice(y, y + fh), slice(x, x + fw), None, None))
         else:
-            content = intruder
-            blend = _blend_uint8
-        if c > 1 or clip.dtype != np.float32:
+            for i, (y, x) in enumerate(corners):
+                # Frame rows [ya, yb) hold footprint rows [ya - y, yb - y); shifted into the
+                # seen part.
+                ya, yb = max(y, 0), min(y + fh, h)
+                xa, xb = max(x, 0), min(x + fw, w)
+                if ya >= yb or xa >= xb:
+                    continue
+                ops.append(
+                    (
+                        i,
+                        slice(ya, yb),
+                        slice(xa, xb),
+                        slice(ya - y - fy0, yb - y - fy0),
+                        slice(xa - x - fx0, xb - x - fx0),
+                    )
+                )
+        inv = 1.0 - fp
+        if clip.dtype != np.float32:
+            np.copyto(out, clip)
+            mask.fill(0.0)
+            for i, fr, fc, pr, pc in ops:
+                src = intruder[i] if temporal else intruder
+                wgt, iw = fp, inv
+                if pr is not None:
+                    src, wgt, iw = src[pr, pc], fp[pr, pc], inv[pr, pc]
+                dst = out[i, fr, fc]
+                # blendLinear divides by w + (1 - w) + 1e-5: below 0.003 grey levels, lost in
+                # the rounding.
+                dst[...] = cv2.blendLinear(src, dst, wgt, iw).reshape(dst.shape)
+                mask[i, fr, fc] = wgt
+            return out, mask
+        # float32: pre-multiply once; each frame then needs two in-place ops,
+        # dst * (1 - w) + w * src, which is exact where w == 0 (cv2.blendLinear is not: it
+        # divides by w1 + w2 + eps). OpenCV writes into the strided window directly and is
+        # about twice as fast as NumPy's in-place ufuncs there.
+        content = self._content(intruder, fp)
+        if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
+            inv = np.repeat(inv[..., None], c, axis=2)
             out_v = out
-        for i, (y, x) in enumerate(corners):
-            # Frame rows [ya, yb) hold footprint rows [ya - y, yb - y); shifted into the seen part.
-            ya, yb = max(y, 0), min(y + fh, h)
-            xa, xb = max(x, 0), min(x + fw, w)
-            if ya >= yb or xa >= xb:
-                continue
-            fys = slice(ya - y - fy0, yb - y - fy0)
-            fxs = slice(xa - x - fx0, xb - x - fx0)
-            src = (content[i] if temporal else content)[fys, fxs]
-            blend(out_v[i, ya:yb, xa:xb], src, fp[fys, fxs], inv[fys, fxs])
-            mask[i, ya:yb, xa:xb] = fp[fys, fxs]
+        else:  # 2-D views: OpenCV then sees one-channel images
+            out_v, content = out[..., 0], content[..., 0]
+        mul, add = cv2.multiply, cv2.add
+        # Copy and check the clip a chunk of frames (~512 KiB) at a time, zero that chunk of
+        # the mask, and blend and mask those frames' windows while both chunks are still in
+        # cache (measured ~5-10 % faster per call than np.zeros for the whole mask and a
+        # separate pass over the windows).
+        per = _chunk_frames(clip)
+        tracker = _ExtremaTracker("clip", self.value_range)
+        k, n_ops = 0, len(ops)
+        for i0 in range(0, t, per):
+            i1 = i0 + per
+            chunk = out[i0:i1]
+            np.copyto(chunk, clip[i0:i1])
+            tracker.add(chunk)
+            mask[i0:i1].fill(0.0)
+            while k < n_ops and ops[k][0] < i1:
+                i, fr, fc, pr, pc = ops[k]
+                k += 1
+                src = content[i] if temporal else content
+                wgt, iw = fp, inv
+                if pr is not None:
+                    src, wgt, iw = src[pr, pc], fp[pr, pc], inv[pr, pc]
+                dst = out_v[i, fr, fc]
+                mul(dst, iw, dst=dst)
+                add(dst, src, dst=dst)
+                mask[i, fr, fc] = wgt
+        tracker.check()
         return out, mask
 
-    def _content(self, intruder: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    def _content(
+        self, intruder: np.ndarray, fp: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """float32 ``w * intruder`` with the intruder mapped from [0, 255] to ``value_range``."""
         lo, hi = self.value_range
-        content = np.multiply(intruder, np.float32((hi - lo) / 255.0), dtype=np.float32)
+        content = np.multiply(intruder, np.float32((hi - lo) / 255.0), out=out, dtype=np.float32)
         content += np.float32(lo)
         content *= fp[..., None]
         return content
@@ -512,38 +583,50 @@ class PatchTransform(Transform):
         The footprint is zero-padded to the union of the frames' windows, so every output
         frame is one ``clip * (1 - w) + w * src`` over the full frame (exact where w == 0),
         written straight from the input; the mask frame is one copy of the padded weights.
+        The clip is checked (NaN/inf/range) a chunk of frames at a time just before those
+        frames are blended, so it is read from memory once.
         """
-        check_finite_range(clip, "clip", self.value_range)
         t, h, w, c = clip.shape
         fy0, fy1, fx0, fx1 = part
+        out = np.empty(clip.shape, np.float32)
+        mask = np.empty((t, h, w), np.float32)
         # Padded grid in footprint coordinates: rows [gy0, gy0 + ph), cols [gx0, gx0 + pw).
         gy0 = min(-y for y, _ in corners)
         gx0 = min(-x for _, x in corners)
         ph = max(-y for y, _ in corners) - gy0 + h
         pw = max(-x for _, x in corners) - gx0 + w
-        fp = np.zeros((ph, pw), np.float32)
         inner = (slice(fy0 - gy0, fy1 - gy0), slice(fx0 - gx0, fx1 - gx0))
-        fp_in = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
-        fp[inner] = fp_in
+        fp = np.zeros((ph, pw), np.float32)
+        fp_in = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend, out=fp[inner])
         temporal = intruder.ndim == 4
         intr = intruder[..., fy0:fy1, fx0:fx1, :]
         content = np.zeros(((t,) if temporal else ()) + (ph, pw, c), np.float32)
-        content[(...,) + inner + (slice(None),)] = self._content(intr, fp_in)
+        self._content(intr, fp_in, out=content[(...,) + inner + (slice(None),)])
         inv = 1.0 - fp
-        out = np.empty(clip.shape, np.float32)
         if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
             inv = np.repeat(inv[..., None], c, axis=2)
             src_v, out_v = clip, out
         else:  # 2-D views: OpenCV then sees one-channel images
             content, src_v, out_v = content[..., 0], clip[..., 0], out[..., 0]
-        mask = np.empty((t, h, w), np.float32)
-        for i, (y, x) in enumerate(corners):
-            win = (slice(-y - gy0, -y - gy0 + h), slice(-x - gx0, -x - gx0 + w))
-            dst = out_v[i]
-            cv2.multiply(src_v[i], inv[win], dst=dst)
-            cv2.add(dst, (content[i] if temporal else content)[win], dst=dst)
-            mask[i] = fp[win]
+        mul, add = cv2.multiply, cv2.add
+        per = _chunk_frames(clip)
+        tracker = _ExtremaTracker("clip", self.value_range)
+        for i0 in range(0, t, per):
+            tracker.add(clip[i0 : i0 + per])
+            for i in range(i0, min(i0 + per, t)):
+                y, x = corners[i]
+                win = (slice(-y - gy0, -y - gy0 + h), slice(-x - gx0, -x - gx0 + w))
+                dst = out_v[i]
+                mul(src_v[i], inv[win], dst=dst)
+                add(dst, (content[i] if temporal else content)[win], dst=dst)
+                mask[i] = fp[win]
+        tracker.check()
         return out, mask
+
+
+def _chunk_frames(arr: np.ndarray) -> int:
+    """Frames per chunk of about 512 KiB (as in :func:`~pseudoanom.validation.copy_checked`)."""
+    return max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
 
 
 def _as_albumentations(obj: Any) -> Any:
@@ -586,31 +669,25 @@ def _outer_part(
     fx0: int,
     fx1: int,
     blend: float,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows ``[fy0, fy1)`` and columns ``[fx0, fx1)`` of the footprint, times ``blend``."""
+    """Rows ``[fy0, fy1)`` and columns ``[fx0, fx1)`` of the footprint, times ``blend``.
+
+    Written into ``out`` if given (a view is fine), else a new array (or a view of
+    ``fp_full`` when ``blend == 1``).
+    """
     if fp_full is not None:
         fp = fp_full[fy0:fy1, fx0:fx1]
-        return fp * np.float32(blend) if blend != 1.0 else fp
-    fp = np.outer(py[fy0:fy1], px[fx0:fx1])
+        if blend != 1.0:
+            return np.multiply(fp, np.float32(blend), out=out)
+        if out is None:
+            return fp
+        np.copyto(out, fp)
+        return out
+    fp = np.outer(py[fy0:fy1], px[fx0:fx1], out=out)
     if blend != 1.0:
         fp *= np.float32(blend)
     return fp
-
-
-def _blend_float(dst: np.ndarray, src_w: np.ndarray, w: np.ndarray, inv: np.ndarray) -> None:
-    """In place: ``dst = dst * (1 - w) + src_w`` where ``src_w`` is already ``w * src``.
-
-    OpenCV writes into the strided view directly and is about twice as fast as NumPy's
-    in-place ufuncs on such views; both operations are exact where ``w == 0``.
-    """
-    cv2.multiply(dst, inv, dst=dst)
-    cv2.add(dst, src_w, dst=dst)
-
-
-def _blend_uint8(dst: np.ndarray, src: np.ndarray, w: np.ndarray, inv: np.ndarray) -> None:
-    """In place: ``dst = round(dst * (1 - w) + src * w)``, saturated to [0, 255]."""
-    # blendLinear divides by w + (1 - w) + 1e-5: below 0.003 grey levels, lost in the rounding.
-    dst[...] = cv2.blendLinear(src, dst, w, inv).reshape(dst.shape)
 
 
 def _clone(rng: np.random.Generator) -> np.random.Generator:
@@ -794,8 +871,9 @@ class SkipFrame(Transform):
                 f"but the video has K={video.shape[0]} frames"
             )
         clip = copy_checked(video[start : last + 1 : step], "video", self.value_range)
-        mask = np.ones((length, *video.shape[1:3]), np.float32)
+        mask = np.empty((length, *video.shape[1:3]), np.float32)
         mask[0] = 0.0
+        mask[1:] = 1.0
         return clip, mask
 
     def from_video(
@@ -829,8 +907,14 @@ class SkipFrame(Transform):
         rng = as_generator(rng)
         params = self.sample_params(video.shape, rng, start=start, length=length)
         clip, mask = self.apply(video, **params)  # checks the frames it gathers
-        n = params["start"]
+        n, s = params["start"], params["step"]
         target = video[n : n + length]
         if target.dtype == np.float32:
-            check_finite_range(target[1:], "video", self.value_range)  # frame 0 is in clip
+            # The target's frames n + k * s are in the clip, already checked by apply: read
+            # only the others (offsets not a multiple of s), as strided views, no gather.
+            tracker = _ExtremaTracker("video", self.value_range)
+            for r in range(1, min(s, length)):
+                tracker.add(video[n + r : n + length : s])  # NaN: the same error as below
+            if not tracker.ok():  # the whole check gives the usual error and message
+                check_finite_range(target[1:], "video", self.value_range)
         return PseudoAnomaly(clip=clip, target=target, mask=mask, label=1, params=params)

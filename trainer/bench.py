@@ -52,12 +52,13 @@ def bench_model(sampler, config: TrainConfig, steps: int = 10, warmup: int = 3) 
     """Clips/s of training steps on batches already in memory (the model alone)."""
     import tensorflow as tf
 
+    from trainer.distribute import Distribution
     from trainer.pipeline import iterate_batches
     from trainer.train import _build_model
 
     batch = next(iterate_batches(sampler, 0, config.batch_size, steps=1))
     ds = tf.data.Dataset.from_tensors(batch).repeat()
-    model = _build_model(config)
+    model = _build_model(config, Distribution())
     model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # traces and warms up
     t0 = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
@@ -67,6 +68,7 @@ def bench_model(sampler, config: TrainConfig, steps: int = 10, warmup: int = 3) 
 def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
     """Frames/s of :func:`trainer.evaluation.evaluate` on the first test videos."""
     from trainer.data import load_split
+    from trainer.distribute import Distribution
     from trainer.evaluation import evaluate
     from trainer.train import _build_model, predict_fn
 
@@ -74,7 +76,7 @@ def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
         root, config.test_split, size=config.size, channels=config.channels,
         cache_dir=config.cache_dir,
     )[:max_videos]  # fmt: skip
-    model = _build_model(config)
+    model = _build_model(config, Distribution())
     evaluate(
         videos,
         predict_fn(model),

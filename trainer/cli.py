@@ -29,6 +29,7 @@ import yaml  # noqa: E402
 
 from trainer.config import (  # noqa: E402
     PRESETS,
+    STRATEGIES,
     TrainConfig,
     load_config,
     parse_override,
@@ -131,6 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="seeds weights, clip order and pseudo anomalies")
     t.add_argument("--out", help="run directory")
     t.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="default (one device), mirrored (every local GPU) or multiworker (TF_CONFIG); "
+        "the config's batch_size is per replica",
+    )
+    t.add_argument(
+        "--replicas",
+        type=int,
+        help="mirrored: how many GPUs (0 = all), or logical CPU devices without a GPU",
+    )
+    t.add_argument(
         "--set",
         action="append",
         default=[],
@@ -181,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
-    for key in ("data", "p", "epochs", "seed", "out"):
+    for key in ("data", "p", "epochs", "seed", "out", "strategy", "replicas"):
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value
@@ -218,6 +230,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Checked here too so that the error comes before the slow TensorFlow import.
         raise FileNotFoundError(f"dataset folder {config.data} does not exist")
 
+    from trainer.distribute import make_distribution
+
+    # First, before anything else initialises TensorFlow (see trainer.distribute).
+    distribution = make_distribution(config.strategy, config.replicas)
     from trainer.train import train
 
     train(
@@ -226,6 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         verbose=0 if args.quiet else 1,
         evaluate=not args.no_eval,
+        distribution=distribution,
     )
     return 0
 

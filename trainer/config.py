@@ -20,12 +20,17 @@ import yaml
 __all__ = [
     "PRESETS",
     "RESUME_MUTABLE_KEYS",
+    "STRATEGIES",
     "ConfigError",
     "TrainConfig",
     "load_config",
     "parse_override",
     "preset",
 ]
+
+
+# Names of the tf.distribute set-ups of trainer.distribute.
+STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 class ConfigError(ValueError):
@@ -57,8 +62,11 @@ class TrainConfig:
         T, frames per clip; a multiple of 8.
     width : float
         Channel multiplier of the autoencoder (1.0 = 96/128/256/256 channels).
-    batch_size, epochs : int
-        Clips per step, passes over every training clip.
+    batch_size : int
+        Clips per step and replica: a step consumes ``batch_size * replicas`` clips under a
+        ``mirrored`` or ``multiworker`` strategy (see :mod:`trainer.distribute`).
+    epochs : int
+        Passes over every training clip.
     lr : float
         Adam learning rate.
     seed : int
@@ -89,6 +97,12 @@ class TrainConfig:
     num_parallel_calls : int
         Parallel pseudo-anomaly workers in tf.data, or sample threads under a non-TensorFlow
         Keras backend (0 = AUTOTUNE / one per CPU).
+    strategy : str
+        ``default`` (one device), ``mirrored`` (every local GPU) or ``multiworker`` (one
+        process per host, ``TF_CONFIG``); see :mod:`trainer.distribute`.
+    replicas : int
+        ``mirrored``: 0 = every local GPU; N = the first N GPUs, or, without a GPU, the CPU
+        split into N logical devices.
     time_limit_s : float or None
         Stop after the last epoch that is expected to end within this many seconds of training
         (the run is checkpointed as usual and ``--resume`` with a larger limit continues it);
@@ -117,6 +131,8 @@ class TrainConfig:
     eval_batch_size: int = 8
     cache_dir: str | None = ".cache/pseudoanom"
     num_parallel_calls: int = 0
+    strategy: str = "default"
+    replicas: int = 0
     time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
@@ -144,6 +160,14 @@ class TrainConfig:
         need(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
         need(self.num_parallel_calls >= 0, "num_parallel_calls", "must be >= 0 (0 = AUTOTUNE)")
         need(self.time_limit_s is None or self.time_limit_s > 0, "time_limit_s", "must be > 0")
+        need(self.strategy in STRATEGIES, "strategy", f"must be one of {', '.join(STRATEGIES)}")
+        need(self.replicas >= 0, "replicas", "must be >= 0 (0 = every local GPU)")
+        # Each worker times itself, so they could stop after different epochs and deadlock.
+        need(
+            self.time_limit_s is None or self.strategy != "multiworker",
+            "time_limit_s",
+            "is not supported with strategy 'multiworker' (set epochs instead)",
+        )
 
     # ------------------------------------------------------------------ conversions
 

@@ -17,6 +17,7 @@ torch backends with the stock ``train_step``.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from trainer.model import build_autoencoder
@@ -94,15 +95,41 @@ class DualLossAutoencoder(keras.Model):
         self.pseudo_loss_tracker.update_state(errors, sample_weight=pseudo)
         return loss
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3's TensorFlow trainer (the only caller) peeks at a batch and reduces it across
+        # replicas just to learn the input shapes before `fit`; under MultiWorkerMirroredStrategy
+        # that reduce fails (keras-team/keras#20585). The shapes are the model's input shape,
+        # so build from a one-clip zero batch of it instead.
+        if data_batch is None and getattr(self, "_distribute_strategy", None) is not None:
+            clip = np.zeros((1, *self.input_shape[1:]), np.float32)
+            data_batch, iterator = (clip, clip, np.zeros((1,), np.float32)), None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, *args, **kwargs):
+        logs = super().train_step(*args, **kwargs)
+        if _multi_worker(self):
+            # Keras 3 averages each replica's logs with `reduce("MEAN", v, axis=0)` across
+            # workers, which rejects scalars (keras-team/keras#20585): give them an axis.
+            logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
+        return logs
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # The flag must not reach compiled metrics as a weight either.
         return super().compute_metrics(x, y, y_pred, sample_weight=None)
+
+
+def _multi_worker(model: keras.Model) -> bool:
+    """Whether ``model`` trains under a tf.distribute strategy that spans several workers."""
+    strategy = getattr(model, "_distribute_strategy", None)
+    mode = getattr(getattr(strategy, "extended", None), "_in_multi_worker_mode", None)
+    return bool(mode is not None and mode())
 
 
 def build_dual_loss_autoencoder(
     input_shape: tuple[int, int, int, int] = (16, 256, 256, 1),
     width: float = 1.0,
     name: str = "dual_loss_autoencoder",
+    sync_batchnorm: bool = False,
 ) -> DualLossAutoencoder:
     """The Conv3D autoencoder of :mod:`trainer.model` as a :class:`DualLossAutoencoder`.
 
@@ -114,10 +141,19 @@ def build_dual_loss_autoencoder(
         Channel multiplier (1.0 = paper).
     name : str
         Model name.
+    sync_batchnorm : bool
+        Synchronised BatchNorm across ``tf.distribute`` replicas (see
+        :func:`trainer.model.build_autoencoder`).
 
     Returns
     -------
     DualLossAutoencoder
         Not yet compiled: call ``model.compile(optimizer=...)`` (no ``loss`` argument).
     """
-    return build_autoencoder(input_shape, width=width, name=name, model_class=DualLossAutoencoder)
+    return build_autoencoder(
+        input_shape,
+        width=width,
+        name=name,
+        model_class=DualLossAutoencoder,
+        sync_batchnorm=sync_batchnorm,
+    )

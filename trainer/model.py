@@ -59,34 +59,40 @@ def check_input_shape(input_shape: tuple[int, int, int, int]) -> None:
         raise ValueError(f"input_shape {tuple(input_shape)}: channels must be positive")
 
 
-def conv_block(x, filters: int, strides: tuple[int, int, int], name: str):
+def conv_block(
+    x, filters: int, strides: tuple[int, int, int], name: str, sync_batchnorm: bool = False
+):
     """Conv3D (kernel 3, same padding) -> BatchNorm -> LeakyReLU(0.2)."""
     # No bias: BatchNorm's beta makes it redundant.
     x = layers.Conv3D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(synchronized=sync_batchnorm, name=f"{name}_bn")(x)
     return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
 
 
-def deconv_block(x, filters: int, strides: tuple[int, int, int], name: str):
+def deconv_block(
+    x, filters: int, strides: tuple[int, int, int], name: str, sync_batchnorm: bool = False
+):
     """Conv3DTranspose (kernel 3, same padding) -> BatchNorm -> LeakyReLU(0.2)."""
     x = layers.Conv3DTranspose(
         filters, 3, strides=strides, padding="same", use_bias=False, name=name
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(synchronized=sync_batchnorm, name=f"{name}_bn")(x)
     return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
 
 
-def encoder(x, width: float = 1.0):
+def encoder(x, width: float = 1.0, sync_batchnorm: bool = False):
     """Apply the four strided Conv3D blocks; returns the bottleneck tensor."""
     for i, (filters, strides) in enumerate(zip(ENCODER_FILTERS, ENCODER_STRIDES, strict=True)):
-        x = conv_block(x, scaled_filters(filters, width), strides, name=f"enc{i + 1}")
+        f = scaled_filters(filters, width)
+        x = conv_block(x, f, strides, name=f"enc{i + 1}", sync_batchnorm=sync_batchnorm)
     return x
 
 
-def decoder(x, channels: int, width: float = 1.0):
+def decoder(x, channels: int, width: float = 1.0, sync_batchnorm: bool = False):
     """Mirror of :func:`encoder`, ending in a ``channels``-channel tanh reconstruction."""
     for i, (filters, strides) in enumerate(zip(DECODER_FILTERS, DECODER_STRIDES[:-1], strict=True)):
-        x = deconv_block(x, scaled_filters(filters, width), strides, name=f"dec{i + 1}")
+        f = scaled_filters(filters, width)
+        x = deconv_block(x, f, strides, name=f"dec{i + 1}", sync_batchnorm=sync_batchnorm)
     x = layers.Conv3DTranspose(
         channels, 3, strides=DECODER_STRIDES[-1], padding="same", name="dec_out"
     )(x)
@@ -99,6 +105,7 @@ def build_autoencoder(
     width: float = 1.0,
     name: str = "conv3d_autoencoder",
     model_class: type[keras.Model] = keras.Model,
+    sync_batchnorm: bool = False,
 ) -> keras.Model:
     """Build the Conv3D autoencoder as a functional model.
 
@@ -113,6 +120,9 @@ def build_autoencoder(
     model_class : type
         ``keras.Model`` or a subclass that accepts ``(inputs, outputs, name=...)``, e.g.
         :class:`trainer.losses.DualLossAutoencoder`.
+    sync_batchnorm : bool
+        BatchNorm with the statistics of the global batch across ``tf.distribute`` replicas
+        (TensorFlow backend only); what training on several replicas uses.
 
     Returns
     -------
@@ -125,5 +135,6 @@ def build_autoencoder(
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
     inputs = keras.Input(shape=input_shape, name="clip")
-    outputs = decoder(encoder(inputs, width), channels=input_shape[-1], width=width)
+    code = encoder(inputs, width, sync_batchnorm)
+    outputs = decoder(code, channels=input_shape[-1], width=width, sync_batchnorm=sync_batchnorm)
     return model_class(inputs=inputs, outputs=outputs, name=name)

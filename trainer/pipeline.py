@@ -34,6 +34,7 @@ __all__ = [
     "import_modules",
     "iterate_batches",
     "iterate_epochs",
+    "dataset_from_plan",
     "make_dataset",
 ]
 
@@ -340,9 +341,40 @@ def make_dataset(
         float32 ``(B,)``. Keras passes ``is_pseudo`` to ``compute_loss`` as its third
         argument (see :class:`trainer.losses.DualLossAutoencoder`).
     """
+    plan = sampler.run_plan(batch_size, epochs, initial_epoch, steps_per_epoch)
+    return dataset_from_plan(sampler, plan, batch_size, num_parallel_calls)
+
+
+def dataset_from_plan(
+    sampler: ClipSampler,
+    plan: np.ndarray,
+    batch_size: int,
+    num_parallel_calls: int | None = None,
+):
+    """``tf.data`` batches of the ``(epoch, position, clip_id)`` rows of ``plan``, in order.
+
+    :func:`make_dataset` passes a whole run plan; :mod:`trainer.distribute` passes the share of
+    one worker. A sample depends only on its row, so any split of a plan yields the same
+    samples as the whole.
+
+    Parameters
+    ----------
+    sampler : ClipSampler
+        The training clips and pseudo-anomaly pipeline.
+    plan : numpy.ndarray
+        int64 ``(N, 3)`` rows, ``N`` a multiple of ``batch_size``.
+    batch_size : int
+        Clips per batch.
+    num_parallel_calls : int or None
+        Parallel sample workers; ``None`` or 0 = ``tf.data.AUTOTUNE``.
+
+    Returns
+    -------
+    tf.data.Dataset
+        As :func:`make_dataset`.
+    """
     import tensorflow as tf
 
-    plan = sampler.run_plan(batch_size, epochs, initial_epoch, steps_per_epoch)
     shape = sampler.clip_shape
 
     def load(row):

@@ -203,6 +203,14 @@ def _write_frames(folder: Path, frames: np.ndarray) -> None:
             raise OSError(f"cannot write {folder / f'{i:03d}.png'}")
 
 
+def _same_dataset(meta: Path, params: dict) -> bool:
+    """Whether ``meta`` (a ``synthetic.json``) describes a dataset made with ``params``."""
+    try:
+        return json.loads(meta.read_text())["params"] == params
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def make_synthetic_dataset(
     root: str | os.PathLike,
     *,
@@ -264,13 +272,9 @@ def make_synthetic_dataset(
     }
     meta = root / "synthetic.json"
     if root.exists():
-        if meta.is_file():
-            try:
-                if json.loads(meta.read_text())["params"] == params:
-                    return root
-            except (ValueError, KeyError, TypeError):
-                pass
-        elif root.is_dir() and any(root.iterdir()):
+        if _same_dataset(meta, params):
+            return root
+        if not meta.is_file() and root.is_dir() and any(root.iterdir()):
             raise FileExistsError(
                 f"{root} is not empty and is not a synthetic dataset (no synthetic.json); "
                 f"choose another folder"
@@ -306,6 +310,10 @@ def make_synthetic_dataset(
             json.dumps({"params": params, "anomalies": intervals}, indent=2) + "\n"
         )
         if root.exists():
+            if _same_dataset(meta, params):
+                # Another process (e.g. a second training worker) made the same one meanwhile
+                # and may be reading it: keep it, drop ours.
+                return root
             if root.is_dir() and not (root / "synthetic.json").is_file() and any(root.iterdir()):
                 raise FileExistsError(f"{root} appeared while generating; not replacing it")
             shutil.rmtree(root) if root.is_dir() else root.unlink()

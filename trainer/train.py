@@ -8,7 +8,6 @@ score it with :mod:`trainer.evaluation` (CSV, JSON, plots).
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import time
@@ -22,10 +21,18 @@ import numpy as np
 from trainer import checkpoint as ckpt
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
 from trainer.data import DatasetError, Video, load_split
+from trainer.distribute import Distribution, make_distribution
 from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
 from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
 
-__all__ = ["evaluate_model", "resolve_dataset", "train", "synthetic_root"]
+__all__ = [
+    "evaluate_model",
+    "portable_model",
+    "resolve_dataset",
+    "synthetic_root",
+    "train",
+    "train_model",
+]
 
 
 def synthetic_root(cache_dir: str | os.PathLike | None) -> Path:
@@ -163,11 +170,14 @@ def evaluate_model(
 
 
 def _callbacks(
-    run_dir: Path, config: TrainConfig, history: dict, verbose: int
+    run_dir: Path, config: TrainConfig, history: dict, verbose: int, is_chief: bool = True
 ) -> list[keras.callbacks.Callback]:
-    callbacks: list[keras.callbacks.Callback] = [ckpt.EpochCheckpoint(run_dir, config, history)]
+    callbacks: list[keras.callbacks.Callback] = []
     if config.time_limit_s is not None:
         callbacks.append(TimeLimit(config.time_limit_s, verbose))
+    if not is_chief:  # only the chief writes checkpoints and logs
+        return callbacks
+    callbacks.insert(0, ckpt.EpochCheckpoint(run_dir, config, history))
     # keras.callbacks.TensorBoard needs the tensorboard package (not a tensorflow dependency).
     if keras.backend.backend() != "tensorflow":
         _say(
@@ -209,17 +219,24 @@ class TimeLimit(keras.callbacks.Callback):
             )
 
 
-def _training_input(sampler: ClipSampler, config: TrainConfig, initial_epoch: int) -> Any:
-    """tf.data under TensorFlow; the same batches from a threaded generator elsewhere."""
+def _training_input(
+    sampler: ClipSampler, config: TrainConfig, initial_epoch: int, dist: Distribution
+) -> Any:
+    """tf.data under TensorFlow (distributed under a strategy); the same batches from a
+    threaded generator under other backends."""
     args = (sampler, config.batch_size, config.epochs, initial_epoch, config.steps_per_epoch)
+    if dist.strategy is not None:
+        return dist.dataset(*args, num_parallel_calls=config.num_parallel_calls or None)
     if keras.backend.backend() == "tensorflow":
         return make_dataset(*args, num_parallel_calls=config.num_parallel_calls or None)
     return iterate_epochs(*args, workers=config.num_parallel_calls or os.cpu_count() or 1)
 
 
-def _build_model(config: TrainConfig) -> DualLossAutoencoder:
+def _build_model(config: TrainConfig, dist: Distribution) -> DualLossAutoencoder:
     input_shape = (config.clip_length, *config.size, config.channels)
-    model = build_dual_loss_autoencoder(input_shape, width=config.width)
+    model = build_dual_loss_autoencoder(
+        input_shape, width=config.width, sync_batchnorm=dist.replicas > 1
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
     return model
 
@@ -231,7 +248,7 @@ def train(
     overwrite: bool = False,
     verbose: int = 1,
     evaluate: bool = True,
-    strategy: Any = None,
+    distribution: Distribution | None = None,
 ) -> Path:
     """Train (or resume) a run and return its directory.
 
@@ -249,9 +266,9 @@ def train(
         1 = Keras progress bar and messages, 0 = silent.
     evaluate : bool
         Evaluate on the test split afterwards when it has labels.
-    strategy : tf.distribute.Strategy or None
-        Build and train the model under this strategy (e.g. ``MirroredStrategy``); the batch
-        size stays the global batch.
+    distribution : trainer.distribute.Distribution or None
+        The strategy to train under; ``None`` = build the one ``config.strategy`` names (do
+        that before TensorFlow is used in this process, see :mod:`trainer.distribute`).
 
     Returns
     -------
@@ -263,8 +280,37 @@ def train(
     ConfigError, DatasetError, RunDirError
         Bad config, missing dataset, or a run directory that would be overwritten.
     """
+    return train_model(
+        config,
+        resume=resume,
+        overwrite=overwrite,
+        verbose=verbose,
+        evaluate=evaluate,
+        distribution=distribution,
+    )[0]
+
+
+def train_model(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int = 1,
+    evaluate: bool = True,
+    distribution: Distribution | None = None,
+) -> tuple[Path, keras.Model]:
+    """:func:`train`, returning the run directory and the trained model (as trained, i.e.
+    still under the strategy; ``model.keras`` in the run directory is the portable copy)."""
     t_start = time.perf_counter()
-    run_dir = ckpt.prepare_run_dir(config.out, resume=resume, overwrite=overwrite)
+    dist = distribution or make_distribution(config.strategy, config.replicas)
+    run_dir = Path(config.out)
+    if dist.is_chief:
+        run_dir = ckpt.prepare_run_dir(config.out, resume=resume, overwrite=overwrite)
+    elif resume and not (run_dir / ckpt.CONFIG_FILE).is_file():
+        raise ckpt.RunDirError(
+            f"--resume on worker {dist.worker_index}: {run_dir} holds no run to resume; with "
+            f"strategy 'multiworker' the run directory must be on storage every worker reads"
+        )
     if resume:
         config = _resume_config(run_dir, config)
     root = resolve_dataset(config.data, config.cache_dir)
@@ -280,12 +326,16 @@ def train(
         [v.frames for v in train_videos], config.clip_length, build_pseudo_pipeline(config),
         config.seed,
     )  # fmt: skip
-    steps = sampler.steps_per_epoch(config.batch_size, config.steps_per_epoch)
-    ckpt.atomic_write_text(run_dir / ckpt.CONFIG_FILE, _yaml(config))
+    global_batch = dist.global_batch(config.batch_size)
+    steps = sampler.steps_per_epoch(global_batch, config.steps_per_epoch)
+    if dist.is_chief:
+        ckpt.atomic_write_text(run_dir / ckpt.CONFIG_FILE, _yaml(config))
     _say(
         verbose,
         f"run {run_dir}: {len(train_videos)} training videos from {root}, {len(sampler)} clips, "
-        f"{steps} steps/epoch, p={config.p}",
+        f"{steps} steps/epoch of {global_batch} clips "
+        f"({dist.replicas} replica{'s' if dist.replicas > 1 else ''}, strategy {dist.name}), "
+        f"p={config.p}",
     )
 
     previous_policy = keras.mixed_precision.global_policy()
@@ -294,31 +344,51 @@ def train(
     try:
         keras.utils.set_random_seed(config.seed)  # initial weights
         state = ckpt.latest_checkpoint(run_dir) if resume else None
-        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-        with scope:
-            model = ckpt.load_checkpoint_model(state) if state else _build_model(config)
+        with dist.scope():
+            model = ckpt.load_checkpoint_model(state) if state else _build_model(config, dist)
         initial_epoch = state["epoch"] if state else 0
         history = state["history"] if state else {}
         if initial_epoch:
             _say(verbose, f"resuming after epoch {initial_epoch} of {config.epochs}")
         if initial_epoch < config.epochs:
             model.fit(
-                _training_input(sampler, config, initial_epoch),
+                _training_input(sampler, config, initial_epoch, dist),
                 epochs=config.epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,
-                callbacks=_callbacks(run_dir, config, history, verbose),
+                callbacks=_callbacks(run_dir, config, history, verbose, dist.is_chief),
                 shuffle=False,  # the plan already orders every epoch
-                verbose=1 if verbose else 0,
+                verbose=1 if verbose and dist.is_chief else 0,
             )
-        ckpt.save_model_atomic(model, run_dir / ckpt.FINAL_MODEL)
+        if not dist.is_chief:
+            return run_dir, model
+        final = portable_model(model) if dist.strategy is not None else model
+        ckpt.save_model_atomic(final, run_dir / ckpt.FINAL_MODEL)
         _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
         train_seconds = time.perf_counter() - t_start
         if evaluate:
-            _evaluate_run(model, root, config, run_dir, train_seconds, verbose)
+            _evaluate_run(final, root, config, run_dir, train_seconds, verbose)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    return run_dir
+    return run_dir, model
+
+
+def portable_model(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` built outside any strategy, with plain (unsynchronised) BatchNorm.
+
+    Synchronised BatchNorm only exists under TensorFlow and only matters while training on
+    several replicas; the saved ``model.keras`` loads under every backend and predicts on one
+    device without the strategy.
+    """
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "BatchNormalization":
+            layer["config"]["synchronized"] = False
+    copy = type(model).from_config(config)
+    copy.set_weights([np.asarray(w) for w in model.get_weights()])
+    if model.optimizer is not None:  # same optimizer settings; its state stays in checkpoints
+        copy.compile(optimizer=type(model.optimizer).from_config(model.optimizer.get_config()))
+    return copy
 
 
 def _evaluate_run(

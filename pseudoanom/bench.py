@@ -1,18 +1,22 @@
 """``python -m pseudoanom.bench``: clips/s of each transform on one CPU core.
 
-Measures ``transform(clip, rng=rng)`` (validation, parameter draw, intruder fit, blend, output
-and mask allocation: everything a training loop pays) on a float32 clip ``(T, H, W, 1)`` in
+Measures ``transform(clip, rng=rng)`` (validation, parameter draw, intruder fit, blend and
+the output clip: everything a training loop pays) on a float32 clip ``(T, H, W, 1)`` in
 [-1, 1] with the paper's defaults (alpha = 0.5, beta = 10, embedded intruders), and
 ``skip_frame.from_video`` on a ``(K, H, W, 1)`` video with a random start per call.
 
 Before importing NumPy/OpenCV it re-executes itself with OMP/OpenBLAS/MKL threads set to 1
 and pins the process to one core, and calls ``cv2.setNumThreads(1)``.
 
-Allocator: every call returns a fresh 4 MiB clip and a 4 MiB mask. glibc serves blocks of
-that size with mmap until its adaptive threshold has grown past them, so a fresh process
-pays ~2000 page faults per call that a long-running trainer does not. By default the bench
-raises the threshold (``mallopt(M_MMAP_THRESHOLD, 64 MiB)``) to measure that steady state;
-``--malloc-default`` keeps glibc's defaults (the cold, slower figure).
+The mask is built only when a result's ``.mask`` is read (see
+:class:`~pseudoanom.result.LazyMask`), which a training loop does not do; ``--read-mask``
+reads it after every call, for consumers that do.
+
+Allocator: every call returns a fresh 4 MiB clip (and a 4 MiB mask once it is read). glibc
+serves blocks of that size with mmap until its adaptive threshold has grown past them, so a
+fresh process pays ~2000 page faults per call that a long-running trainer does not. By
+default the bench raises the threshold (``mallopt(M_MMAP_THRESHOLD, 64 MiB)``) to measure that
+steady state; ``--malloc-default`` keeps glibc's defaults (the cold, slower figure).
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
@@ -58,6 +66,7 @@ def run(
     floor: bool = True,
     repeat: int = 1,
     detailed: bool = False,
+    read_mask: bool = False,
 ) -> list[tuple[str, float]] | list[tuple[str, list[tuple[float, float]]]]:
     """Benchmark transforms; returns ``[(name, clips_per_second), ...]``.
 
@@ -76,14 +85,18 @@ def run(
     seed : int
         Seed of the clip and of the draws.
     floor : bool
-        Also time ``(floor)``: only what every transform must do (check and copy the clip,
-        allocate a zero mask), the memory-bound lower limit on this machine.
+        Also time ``(floor)``: only what every transform must do (check and copy the clip),
+        the memory-bound lower limit on this machine; and ``(floor+mask)``, the same plus a
+        zeroed float32 ``(T, H, W)`` mask (the floor before masks were built lazily, kept to
+        compare with earlier figures).
     repeat : int
         Timings per transform (``seconds`` each); the plain result is the best of them.
     detailed : bool
         Return ``[(name, [(wall_rate, cpu_rate), ...]), ...]`` with every timing: the wall-clock
         rate and the rate per second of CPU time this thread got (less sensitive to other jobs
         taking the core; still sensitive to them sharing caches and memory bandwidth).
+    read_mask : bool
+        Read ``.mask`` of every result (builds the lazily described mask).
     """
     import cv2
     import numpy as np
@@ -99,12 +112,16 @@ def run(
     names = names or ["smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"]
     results = []
     if floor:
-        from .validation import _copy_checked_zero_mask
+        from .validation import copy_checked
 
-        def mandatory(i: int) -> object:  # what any transform must do: check+copy, zero mask
+        def mandatory(i: int) -> object:  # what any transform must do: check + copy the clip
+            return copy_checked(clip, "clip", (-1.0, 1.0))
+
+        def with_mask(i: int) -> object:  # the floor up to 2026-11-28: also a zeroed mask
             return _copy_checked_zero_mask(clip, "clip", (-1.0, 1.0))
 
         results.append(("(floor)", [_rate(mandatory, seconds) for _ in range(repeat)]))
+        results.append(("(floor+mask)", [_rate(with_mask, seconds) for _ in range(repeat)]))
     for name in names:
         params = {} if name == "skip_frame" else {"alpha": 0.5, "beta": 10.0}
         tr = pseudoanom.create(name, **params)
@@ -112,16 +129,47 @@ def run(
             starts = rng.integers(0, video_frames - t + 1, 4096)
 
             def call(i: int, tr=tr, starts=starts) -> object:
-                return tr.from_video(video, int(starts[i % 4096]), t, rng=rng)
+                res = tr.from_video(video, int(starts[i % 4096]), t, rng=rng)
+                return res.mask if read_mask else res
         else:
 
             def call(i: int, tr=tr) -> object:
-                return tr(clip, rng=rng)
+                res = tr(clip, rng=rng)
+                return res.mask if read_mask else res
 
         results.append((name, [_rate(call, seconds) for _ in range(repeat)]))
     if detailed:
         return results
     return [(name, max(w for w, _ in rates)) for name, rates in results]
+
+
+def _copy_checked_zero_mask(
+    arr: np.ndarray, name: str, value_range: tuple[float, float] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(copy_checked(arr), float32 zeros (T, H, W))``, a chunk of ~512 KiB at a time.
+
+    What every patch transform did before its mask became a
+    :class:`~pseudoanom.result.LazyMask` (the ``(floor+mask)`` row).
+    """
+    import numpy as np
+
+    from .validation import _CHUNK_BYTES, _ExtremaTracker
+
+    out = np.empty(arr.shape, arr.dtype)
+    mask = np.empty(arr.shape[:3], np.float32)
+    if arr.dtype != np.float32:
+        np.copyto(out, arr)
+        mask.fill(0.0)
+        return out, mask
+    per = max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
+    tracker = _ExtremaTracker(name, value_range)
+    for i in range(0, arr.shape[0], per):
+        chunk = out[i : i + per]
+        np.copyto(chunk, arr[i : i + per])
+        tracker.add(chunk)
+        mask[i : i + per].fill(0.0)
+    tracker.check()
+    return out, mask
 
 
 def _rate(call: Callable[[int], object], seconds: float) -> tuple[float, float]:
@@ -152,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--repeat", type=int, default=1, help="timings per transform (best and median shown)"
     )
+    ap.add_argument(
+        "--read-mask", action="store_true", help="read .mask of every result (builds it)"
+    )
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core")
     ap.add_argument(
         "--malloc-default", action="store_true", help="keep glibc's mmap threshold (cold figure)"
@@ -172,11 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         args.seed,
         repeat=max(1, args.repeat),
         detailed=True,
+        read_mask=args.read_mask,
     )
     shape = f"{args.frames}x{args.size}x{args.size}x1 {args.dtype}"
     alloc = "mmap threshold 64 MiB" if tuned else "glibc default malloc"
+    mask = ", mask read" if args.read_mask else ""
     print(
-        f"pseudoanom.bench: {shape}, one core, beta=10, skip_frame K={args.video_frames}, {alloc}"
+        f"pseudoanom.bench: {shape}, one core, beta=10, skip_frame K={args.video_frames}, "
+        f"{alloc}{mask}"
     )
     print(f"load average before: {load_before}")
     print(

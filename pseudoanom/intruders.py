@@ -667,8 +667,11 @@ def fit_intruder(
     x0 = int(rng.integers(w - cw + 1))
     crop = img[y0 : y0 + ch, x0 : x0 + cw]
     if hflip and rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    crop = np.ascontiguousarray(crop)
+        # cv2.flip writes the mirrored copy directly (NumPy's copy of a reversed 3-channel
+        # view goes pixel by pixel: ~10x slower for these small crops).
+        crop = cv2.flip(crop, 1)
+    else:
+        crop = np.ascontiguousarray(crop)
     c_in = 1 if crop.ndim == 2 else crop.shape[2]
     if channels == 1 and c_in == 3:
         crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)

@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 
 from . import registry
-from .result import PseudoAnomaly, stack_results
+from .result import PseudoAnomaly, mask_source, stack_results
 from .transforms import Transform, _video_clip
 from .validation import (
     InvalidParameterError,
@@ -147,7 +147,7 @@ class Pipeline:
         if t is None:
             return _normal(clip)
         params = t.sample_params(clip.shape, rng)
-        out, mask = t.apply(clip, **params)
+        out, mask = t._apply_lazy(clip, params)
         return PseudoAnomaly(
             clip=out,
             target=clip,
@@ -182,7 +182,7 @@ class Pipeline:
         return PseudoAnomaly(
             clip=res.clip,
             target=res.target,
-            mask=res.mask,
+            mask=mask_source(res),  # not built unless read
             label=1,
             params={"transform": t.name, "index": i, "params": res.params},
         )

@@ -24,12 +24,11 @@ import numpy as np
 from . import masks
 from .intruders import IntruderSource, as_source, fit_intruder
 from .registry import init_arg_names, register
-from .result import PseudoAnomaly, stack_results
+from .result import LazyMask, PseudoAnomaly, build_mask, stack_results
 from .validation import (
     _CHUNK_BYTES,
     InvalidClipError,
     InvalidParameterError,
-    _copy_checked_zero_mask,
     _ExtremaTracker,
     as_generator,
     check_alpha,
@@ -109,6 +108,16 @@ class Transform:
         """
         raise NotImplementedError
 
+    def _apply_lazy(
+        self, clip: np.ndarray, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray | LazyMask]:
+        """:meth:`apply`, except that the mask may come back as a :class:`LazyMask`.
+
+        What ``__call__``, ``from_video`` and ``Pipeline`` use: :class:`PseudoAnomaly` builds
+        the mask only if it is read. The default simply calls :meth:`apply`.
+        """
+        return self.apply(clip, **params)
+
     # -- shared machinery -----------------------------------------------------------------
     def __call__(self, clip: np.ndarray, *, rng: np.random.Generator | int) -> PseudoAnomaly:
         """Make a pseudo anomaly from a clip or from each clip of a batch.
@@ -142,7 +151,7 @@ class Transform:
 
     def _one(self, clip: np.ndarray, rng: np.random.Generator) -> PseudoAnomaly:
         params = self.sample_params(clip.shape, rng)
-        out, mask = self.apply(clip, **params)
+        out, mask = self._apply_lazy(clip, params)
         return PseudoAnomaly(clip=out, target=clip, mask=mask, label=1, params=params)
 
     def from_video(
@@ -428,6 +437,24 @@ class PatchTransform(Transform):
         mask : numpy.ndarray
             float32 ``(T, H, W)`` in [0, 1], the intruder's blend weight per pixel.
         """
+        out, mask = self._blend(clip, size, centers, intruder)
+        return out, build_mask(mask)
+
+    def _apply_lazy(
+        self, clip: np.ndarray, params: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray | LazyMask]:
+        if type(self).apply is not PatchTransform.apply:  # a subclass replaced apply: use it
+            return self.apply(clip, **params)
+        return self._blend(clip, **params)
+
+    def _blend(
+        self,
+        clip: np.ndarray,
+        size: Any,
+        centers: Any,
+        intruder: np.ndarray,
+    ) -> tuple[np.ndarray, LazyMask]:
+        """:meth:`apply` with the mask as a :class:`LazyMask` (the frames' weight windows)."""
         check_clip(clip, allow_batch=False, check_values=False)
         t, h, w, c = clip.shape
         size = (int(size[0]), int(size[1]))
@@ -462,7 +489,7 @@ class PatchTransform(Transform):
                 if y < h and x < w and y + fh > 0 and x + fw > 0  # overlaps the frame
             ]
             if not seen:
-                return _copy_checked_zero_mask(clip, "clip", self.value_range)
+                return copy_checked(clip, "clip", self.value_range), LazyMask((t, h, w), 0.0, [])
             n_seen = len(seen)
             y_lo, x_lo = min(y for y, _ in seen), min(x for _, x in seen)
             y_hi, x_hi = max(y for y, _ in seen), max(x for _, x in seen)
@@ -476,10 +503,9 @@ class PatchTransform(Transform):
             return self._apply_full_frames(
                 clip, py, px, fp_full, intruder, corners, (fy0, fy1, fx0, fx1)
             )
-        # The two 4 MiB outputs first: the small temporaries below then come from elsewhere
-        # in the heap, so the big blocks are reused call after call (cache and TLB warm).
+        # The 4 MiB output first: the small temporaries below then come from elsewhere in the
+        # heap, so the big block is reused call after call (cache and TLB warm).
         out = np.empty(clip.shape, clip.dtype)
-        mask = np.empty((t, h, w), np.float32)  # zeroed below (a chunk at a time for float32)
         fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
         intruder = intruder[..., fy0:fy1, fx0:fx1, :]
         # Per frame: (frame, frame rows, frame cols, footprint rows, footprint cols); the
@@ -506,9 +532,11 @@ class PatchTransform(Transform):
                     )
                 )
         inv = 1.0 - fp
+        # The mask: zero but for each frame's window of weights (built only if it is read).
+        pieces: list[tuple[Any, np.ndarray]] = []
+        mask = LazyMask((t, h, w), 0.0, pieces)
         if clip.dtype != np.float32:
             np.copyto(out, clip)
-            mask.fill(0.0)
             for i, fr, fc, pr, pc in ops:
                 src = intruder[i] if temporal else intruder
                 wgt, iw = fp, inv
@@ -518,7 +546,7 @@ class PatchTransform(Transform):
                 # blendLinear divides by w + (1 - w) + 1e-5: below 0.003 grey levels, lost in
                 # the rounding.
                 dst[...] = cv2.blendLinear(src, dst, wgt, iw).reshape(dst.shape)
-                mask[i, fr, fc] = wgt
+                pieces.append(((i, fr, fc), wgt))
             return out, mask
         # float32: pre-multiply once; each frame then needs two in-place ops,
         # dst * (1 - w) + w * src, which is exact where w == 0 (cv2.blendLinear is not: it
@@ -531,10 +559,8 @@ class PatchTransform(Transform):
         else:  # 2-D views: OpenCV then sees one-channel images
             out_v, content = out[..., 0], content[..., 0]
         mul, add = cv2.multiply, cv2.add
-        # Copy and check the clip a chunk of frames (~512 KiB) at a time, zero that chunk of
-        # the mask, and blend and mask those frames' windows while both chunks are still in
-        # cache (measured ~5-10 % faster per call than np.zeros for the whole mask and a
-        # separate pass over the windows).
+        # Copy and check the clip a chunk of frames (~512 KiB) at a time, and blend those
+        # frames' windows while the chunk is still in cache.
         per = _chunk_frames(clip)
         tracker = _ExtremaTracker("clip", self.value_range)
         k, n_ops = 0, len(ops)
@@ -543,7 +569,6 @@ class PatchTransform(Transform):
             chunk = out[i0:i1]
             np.copyto(chunk, clip[i0:i1])
             tracker.add(chunk)
-            mask[i0:i1].fill(0.0)
             while k < n_ops and ops[k][0] < i1:
                 i, fr, fc, pr, pc = ops[k]
                 k += 1
@@ -554,7 +579,7 @@ class PatchTransform(Transform):
                 dst = out_v[i, fr, fc]
                 mul(dst, iw, dst=dst)
                 add(dst, src, dst=dst)
-                mask[i, fr, fc] = wgt
+                pieces.append(((i, fr, fc), wgt))
         tracker.check()
         return out, mask
 
@@ -577,19 +602,18 @@ class PatchTransform(Transform):
         intruder: np.ndarray,
         corners: list[tuple[int, int]],
         part: tuple[int, int, int, int],
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, LazyMask]:
         """float32 clips whose patch covers most of each frame: blend whole frames.
 
         The footprint is zero-padded to the union of the frames' windows, so every output
         frame is one ``clip * (1 - w) + w * src`` over the full frame (exact where w == 0),
-        written straight from the input; the mask frame is one copy of the padded weights.
+        written straight from the input; the mask frame is the padded weights' window.
         The clip is checked (NaN/inf/range) a chunk of frames at a time just before those
         frames are blended, so it is read from memory once.
         """
         t, h, w, c = clip.shape
         fy0, fy1, fx0, fx1 = part
         out = np.empty(clip.shape, np.float32)
-        mask = np.empty((t, h, w), np.float32)
         # Padded grid in footprint coordinates: rows [gy0, gy0 + ph), cols [gx0, gx0 + pw).
         gy0 = min(-y for y, _ in corners)
         gx0 = min(-x for _, x in corners)
@@ -611,6 +635,7 @@ class PatchTransform(Transform):
         mul, add = cv2.multiply, cv2.add
         per = _chunk_frames(clip)
         tracker = _ExtremaTracker("clip", self.value_range)
+        pieces: list[tuple[Any, np.ndarray]] = []
         for i0 in range(0, t, per):
             tracker.add(clip[i0 : i0 + per])
             for i in range(i0, min(i0 + per, t)):
@@ -619,9 +644,9 @@ class PatchTransform(Transform):
                 dst = out_v[i]
                 mul(src_v[i], inv[win], dst=dst)
                 add(dst, (content[i] if temporal else content)[win], dst=dst)
-                mask[i] = fp[win]
+                pieces.append((i, fp[win]))
         tracker.check()
-        return out, mask
+        return out, LazyMask((t, h, w), None, pieces)
 
 
 def _chunk_frames(arr: np.ndarray) -> int:
@@ -863,6 +888,13 @@ class SkipFrame(Transform):
         mask : numpy.ndarray
             float32 ``(length, H, W)``: 0 for frame 0, 1 for the others.
         """
+        clip, mask = self._gather(video, start, step, length)
+        return clip, mask.build()
+
+    def _gather(
+        self, video: np.ndarray, start: int, step: int, length: int
+    ) -> tuple[np.ndarray, LazyMask]:
+        """:meth:`apply` with the mask as a :class:`LazyMask`."""
         check_video(video)
         last = start + (length - 1) * step
         if start < 0 or step < 1 or length < 1 or last >= video.shape[0]:
@@ -871,9 +903,7 @@ class SkipFrame(Transform):
                 f"but the video has K={video.shape[0]} frames"
             )
         clip = copy_checked(video[start : last + 1 : step], "video", self.value_range)
-        mask = np.empty((length, *video.shape[1:3]), np.float32)
-        mask[0] = 0.0
-        mask[1:] = 1.0
+        mask = LazyMask((length, *video.shape[1:3]), None, [(0, 0.0), (slice(1, None), 1.0)])
         return clip, mask
 
     def from_video(
@@ -906,7 +936,10 @@ class SkipFrame(Transform):
         _video_clip(video, start, length, self.value_range, check_values=False)
         rng = as_generator(rng)
         params = self.sample_params(video.shape, rng, start=start, length=length)
-        clip, mask = self.apply(video, **params)  # checks the frames it gathers
+        if type(self).apply is SkipFrame.apply:
+            clip, mask = self._gather(video, **params)  # checks the frames it gathers
+        else:  # a subclass replaced apply: use it
+            clip, mask = self.apply(video, **params)
         n, s = params["start"], params["step"]
         target = video[n : n + length]
         if target.dtype == np.float32:

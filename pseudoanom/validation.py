@@ -271,33 +271,6 @@ def copy_checked(arr: np.ndarray, name: str, value_range: tuple[float, float] | 
     return out
 
 
-def _copy_checked_zero_mask(
-    arr: np.ndarray, name: str, value_range: tuple[float, float] | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(copy_checked(arr), float32 zeros (T, H, W))``, done a chunk of frames at a time.
-
-    What every patch transform does before it blends (see ``PatchTransform.apply``); also the
-    ``(floor)`` of ``python -m pseudoanom.bench``. Zeroing each ~512 KiB chunk of the mask
-    right after copying the clip's chunk measured a few % faster than ``np.zeros`` (calloc)
-    for the whole mask.
-    """
-    out = np.empty(arr.shape, arr.dtype)
-    mask = np.empty(arr.shape[:3], np.float32)
-    if arr.dtype != np.float32:
-        np.copyto(out, arr)
-        mask.fill(0.0)
-        return out, mask
-    per = max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
-    tracker = _ExtremaTracker(name, value_range)
-    for i in range(0, arr.shape[0], per):
-        chunk = out[i : i + per]
-        np.copyto(chunk, arr[i : i + per])
-        tracker.add(chunk)
-        mask[i : i + per].fill(0.0)
-    tracker.check()
-    return out, mask
-
-
 class _ExtremaTracker:
     """Running ``min`` / ``max`` over the chunks of a float array, checked like
     :func:`check_finite_range` on the whole array (same error, same message)."""

@@ -506,8 +506,6 @@ class PatchTransform(Transform):
         # The 4 MiB output first: the small temporaries below then come from elsewhere in the
         # heap, so the big block is reused call after call (cache and TLB warm).
         out = np.empty(clip.shape, clip.dtype)
-        fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
-        intruder = intruder[..., fy0:fy1, fx0:fx1, :]
         # Per frame: (frame, frame rows, frame cols, footprint rows, footprint cols); the
         # footprint slices are None when the whole (seen part of the) footprint is blended.
         ops: list[tuple[int, slice, slice, slice | None, slice | None]] = []
@@ -531,11 +529,13 @@ class PatchTransform(Transform):
                         slice(xa - x - fx0, xb - x - fx0),
                     )
                 )
-        inv = 1.0 - fp
+        intruder = intruder[..., fy0:fy1, fx0:fx1, :]
         # The mask: zero but for each frame's window of weights (built only if it is read).
-        pieces: list[tuple[Any, np.ndarray]] = []
+        pieces: list[tuple[Any, np.ndarray | float]] = []
         mask = LazyMask((t, h, w), 0.0, pieces)
         if clip.dtype != np.float32:
+            fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
+            inv = 1.0 - fp
             np.copyto(out, clip)
             for i, fr, fc, pr, pc in ops:
                 src = intruder[i] if temporal else intruder
@@ -548,22 +548,37 @@ class PatchTransform(Transform):
                 dst[...] = cv2.blendLinear(src, dst, wgt, iw).reshape(dst.shape)
                 pieces.append(((i, fr, fc), wgt))
             return out, mask
-        # float32: pre-multiply once; each frame then needs two in-place ops,
-        # dst * (1 - w) + w * src, which is exact where w == 0 (cv2.blendLinear is not: it
-        # divides by w1 + w2 + eps). OpenCV writes into the strided window directly and is
-        # about twice as fast as NumPy's in-place ufuncs there.
-        content = self._content(intruder, fp)
+        # float32: each window gets dst * (1 - w) + w * src with w * src pre-multiplied once,
+        # two in-place ops, exact where w == 0 (cv2.blendLinear is not: it divides by
+        # w1 + w2 + eps). OpenCV writes into the strided window directly and is about twice as
+        # fast as NumPy's in-place ufuncs there.
+        const = _constant_weight(py, px, fp_full, self.blend)
+        if const is None:
+            fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
+            content = self._content(intruder, fp)
+            inv = 1.0 - fp
+            wgt_all: np.ndarray | float = fp
+        else:
+            # A box of one weight w (cutmix 1, mixup_patch 0.5): no outer product, w * src is
+            # one scalar multiply (none for w == 1), and the mask pieces are the number w.
+            fp = None
+            content = self._content(intruder, None, const=const)
+            inv = np.full(intruder.shape[-3:-1], np.float32(1.0) - const, np.float32)
+            wgt_all = float(const)
         if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
             inv = np.repeat(inv[..., None], c, axis=2)
             out_v = out
         else:  # 2-D views: OpenCV then sees one-channel images
             out_v, content = out[..., 0], content[..., 0]
+        # w == 1 everywhere: dst * 0 + src is src, bit for bit, so the window is a copy (src is
+        # never -0.0: k * (hi - lo) / 255 >= +0.0, plus lo; a non-finite dst raises anyway).
+        replace = const is not None and const == 1.0
         mul, add = cv2.multiply, cv2.add
-        # Copy and check the clip a chunk of frames (~512 KiB) at a time, and blend those
-        # frames' windows while the chunk is still in cache.
         per = _chunk_frames(clip)
         tracker = _ExtremaTracker("clip", self.value_range)
         k, n_ops = 0, len(ops)
+        # Copy and check the clip a chunk of frames (~512 KiB) at a time, and blend those
+        # frames' windows while the chunk is still in cache.
         for i0 in range(0, t, per):
             i1 = i0 + per
             chunk = out[i0:i1]
@@ -573,24 +588,41 @@ class PatchTransform(Transform):
                 i, fr, fc, pr, pc = ops[k]
                 k += 1
                 src = content[i] if temporal else content
-                wgt, iw = fp, inv
+                iw = inv
                 if pr is not None:
-                    src, wgt, iw = src[pr, pc], fp[pr, pc], inv[pr, pc]
-                dst = out_v[i, fr, fc]
-                mul(dst, iw, dst=dst)
-                add(dst, src, dst=dst)
+                    src, iw = src[pr, pc], inv[pr, pc]
+                    wgt = fp[pr, pc] if fp is not None else wgt_all
+                else:
+                    wgt = wgt_all
                 pieces.append(((i, fr, fc), wgt))
+                dst = out_v[i, fr, fc]
+                if replace:
+                    np.copyto(dst, src)
+                else:
+                    mul(dst, iw, dst=dst)
+                    add(dst, src, dst=dst)
         tracker.check()
         return out, mask
 
     def _content(
-        self, intruder: np.ndarray, fp: np.ndarray, out: np.ndarray | None = None
+        self,
+        intruder: np.ndarray,
+        fp: np.ndarray | None,
+        out: np.ndarray | None = None,
+        const: np.float32 | None = None,
     ) -> np.ndarray:
-        """float32 ``w * intruder`` with the intruder mapped from [0, 255] to ``value_range``."""
+        """float32 ``w * intruder`` with the intruder mapped from [0, 255] to ``value_range``.
+
+        ``w`` is the array ``fp`` (``(fh, fw)``), or the number ``const`` if ``fp`` is None
+        (1 is left out: ``x * 1`` is ``x``, bit for bit).
+        """
         lo, hi = self.value_range
         content = np.multiply(intruder, np.float32((hi - lo) / 255.0), out=out, dtype=np.float32)
         content += np.float32(lo)
-        content *= fp[..., None]
+        if fp is not None:
+            content *= fp[..., None]
+        elif const is not None and const != 1.0:
+            content *= const
         return content
 
     def _apply_full_frames(
@@ -683,6 +715,17 @@ def _as_albumentations(obj: Any) -> Any:
 def _least_overlap(corners: list[tuple[int, int]], fh: int, fw: int, h: int, w: int) -> int:
     """Smallest number of frame pixels an ``(fh, fw)`` footprint at ``corners`` covers."""
     return min((min(y + fh, h) - max(y, 0)) * (min(x + fw, w) - max(x, 0)) for y, x in corners)
+
+
+def _constant_weight(
+    py: np.ndarray | None, px: np.ndarray | None, fp_full: np.ndarray | None, blend: float
+) -> np.float32 | None:
+    """The footprint's one weight (``1 * 1 * blend``) if both profiles are all ones, else None."""
+    if fp_full is not None or py is None or px is None:
+        return None
+    if py.min() != 1.0 or py.max() != 1.0 or px.min() != 1.0 or px.max() != 1.0:
+        return None
+    return np.float32(blend)
 
 
 def _outer_part(

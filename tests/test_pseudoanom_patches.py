@@ -224,3 +224,24 @@ def test_video_intruder_changes_per_frame(tmp_path):
     assert intr.shape[0] == 5
     means = intr.reshape(5, -1).mean(axis=1)
     assert np.all(np.diff(means) > 30)  # consecutive frames: +40 grey levels each
+
+
+@pytest.mark.parametrize("name", ["cutmix", "mixup_patch"])
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 255.0)])
+@pytest.mark.parametrize("shape", [(6, 40, 30, 1), (4, 24, 36, 3)])
+def test_constant_weight_boxes_match_the_general_blend(monkeypatch, name, value_range, shape):
+    """cutmix / mixup_patch skip the weight array (cutmix copies the intruder into its box):
+    bit for bit what the general ``dst * (1 - w) + w * src`` blend gives, -0.0 pixels included."""
+    from pseudoanom import transforms
+
+    clip = make_clip(shape, value_range=value_range, seed=4)
+    r = np.random.default_rng(5)
+    clip[r.random(shape) < 0.2] = -0.0
+    clip[r.random(shape) < 0.1] = 0.0
+    tr = pseudoanom.create(name, alpha=0.9, beta=6.0, value_range=value_range)
+    fast = [tr(clip, rng=s) for s in range(8)]
+    monkeypatch.setattr(transforms, "_constant_weight", lambda *args: None)
+    for s, res in enumerate(fast):
+        ref = tr(clip, rng=s)
+        assert res.clip.tobytes() == ref.clip.tobytes()
+        assert res.mask.tobytes() == ref.mask.tobytes()

@@ -99,6 +99,13 @@ def expected_config(args: argparse.Namespace, variant: str, seed: int) -> dict[s
     return load_config(ns.preset, ns.config, _train_overrides(ns)).to_dict()
 
 
+def pinned(args: argparse.Namespace, slot: int, cmd: list[str]) -> list[str]:
+    """``cmd`` run on CPU core ``slot`` (``taskset``) when ``--pin`` is given and possible."""
+    if args.pin and shutil.which("taskset"):
+        return ["taskset", "-c", str(slot % os.cpu_count())] + cmd
+    return cmd
+
+
 def run_one(args: argparse.Namespace, variant: str, seed: int, slot: int) -> dict[str, Any]:
     out = Path(args.runs) / f"{variant}-s{seed}"
     summary = out / "evaluation" / "summary.json"
@@ -107,8 +114,7 @@ def run_one(args: argparse.Namespace, variant: str, seed: int, slot: int) -> dic
         check_reusable(out, expected_config(args, variant, seed))
     elif not args.aggregate_only:
         cmd = train_command(args, variant, seed, out)
-        if args.pin and shutil.which("taskset"):
-            cmd = ["taskset", "-c", str(slot % os.cpu_count())] + cmd
+        cmd = pinned(args, slot, cmd)
         print(f"[{time.strftime('%H:%M:%S')}] start {variant} seed {seed}: {' '.join(cmd)}")
         with open(log, "a") as fh:
             rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT)
@@ -119,8 +125,7 @@ def run_one(args: argparse.Namespace, variant: str, seed: int, slot: int) -> dic
     if summary.exists() and not padded.exists() and not args.aggregate_only:
         cmd = [sys.executable, "-m", "trainer", "evaluate", "--model", str(out / "model.keras")]
         cmd += ["--data", args.data, "--pad-edges", "--out", str(padded.parent), "--quiet"]
-        if args.pin and shutil.which("taskset"):
-            cmd = ["taskset", "-c", str(slot % os.cpu_count())] + cmd
+        cmd = pinned(args, slot, cmd)
         with open(log, "a") as fh:
             if subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT) != 0:
                 raise SystemExit(f"padded evaluation of {out} failed; see {log}")

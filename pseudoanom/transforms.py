@@ -15,6 +15,7 @@ import copy
 import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -549,7 +550,7 @@ class PatchTransform(Transform):
                 pieces.append(((i, fr, fc), wgt))
             return out, mask
         # float32: each window gets dst * (1 - w) + w * src with w * src pre-multiplied once,
-        # two in-place ops, exact where w == 0 (cv2.blendLinear is not: it divides by
+        # in place (_window_blend), exact where w == 0 (cv2.blendLinear is not: it divides by
         # w1 + w2 + eps). OpenCV writes into the strided window directly and is about twice as
         # fast as NumPy's in-place ufuncs there.
         const = _constant_weight(py, px, fp_full, self.blend)
@@ -570,10 +571,7 @@ class PatchTransform(Transform):
             out_v = out
         else:  # 2-D views: OpenCV then sees one-channel images
             out_v, content = out[..., 0], content[..., 0]
-        # w == 1 everywhere: dst * 0 + src is src, bit for bit, so the window is a copy (src is
-        # never -0.0: k * (hi - lo) / 255 >= +0.0, plus lo; a non-finite dst raises anyway).
-        replace = const is not None and const == 1.0
-        mul, add = cv2.multiply, cv2.add
+        blend_window = _window_blend(const)
         per = _chunk_frames(clip)
         tracker = _ExtremaTracker("clip", self.value_range)
         k, n_ops = 0, len(ops)
@@ -595,12 +593,7 @@ class PatchTransform(Transform):
                 else:
                     wgt = wgt_all
                 pieces.append(((i, fr, fc), wgt))
-                dst = out_v[i, fr, fc]
-                if replace:
-                    np.copyto(dst, src)
-                else:
-                    mul(dst, iw, dst=dst)
-                    add(dst, src, dst=dst)
+                blend_window(out_v[i, fr, fc], iw, src)
         tracker.check()
         return out, mask
 
@@ -726,6 +719,35 @@ def _constant_weight(
     if py.min() != 1.0 or py.max() != 1.0 or px.min() != 1.0 or px.max() != 1.0:
         return None
     return np.float32(blend)
+
+
+def _window_blend(const: np.float32 | None) -> Callable[[np.ndarray, np.ndarray, np.ndarray], Any]:
+    """``f(dst, inv, src)`` setting the float32 window ``dst`` to ``dst * inv + src`` in place.
+
+    ``src`` is ``w * intruder`` and ``inv`` is ``1 - w``. Every variant gives the same bits as
+    ``cv2.multiply`` then ``cv2.add`` (two roundings), which is also what it does in general;
+    a footprint of one weight ``const`` (see :func:`_constant_weight`) takes a shortcut:
+
+    - ``w == 1``: ``dst * 0 + src`` is ``src``, bit for bit, so the window is a copy (``src`` is
+      never -0.0: ``k * (hi - lo) / 255 >= +0.0``, plus ``lo``; a non-finite ``dst`` raises
+      anyway).
+    - ``1 - w`` a power of two (mixup_patch: 0.5): ``dst * (1 - w)`` is exact, so the fused
+      multiply-add of ``cv2.scaleAdd`` rounds once where the general blend rounds once too
+      (checked bit for bit against it, -0.0 and subnormal pixels included): one pass, not two.
+    """
+    if const is not None and const == 1.0:
+        return lambda dst, inv, src: np.copyto(dst, src)
+    keep = None if const is None else np.float32(1.0) - const
+    if keep is not None and math.frexp(float(keep))[0] == 0.5:
+        scale, scale_add = float(keep), cv2.scaleAdd
+        return lambda dst, inv, src: scale_add(dst, scale, src, dst=dst)
+    mul, add = cv2.multiply, cv2.add
+
+    def blend(dst: np.ndarray, inv: np.ndarray, src: np.ndarray) -> None:
+        mul(dst, inv, dst=dst)
+        add(dst, src, dst=dst)
+
+    return blend
 
 
 def _outer_part(

@@ -171,14 +171,15 @@ def _fixed_blend_weights(
 def _check_blend_frames(clip: np.ndarray, inv: np.ndarray, content: np.ndarray) -> np.ndarray:
     """The ``(blend floor)`` row: check the clip and blend every pixel of every frame.
 
-    ``out = clip * inv + content`` frame by frame (two OpenCV passes, as the transforms do) after
-    the clip's NaN/range check, a ~512 KiB chunk at a time; the weights are fixed, nothing is
-    drawn. No exact blend that changes every pixel (``smoothmix_c``, whose Gaussian mask covers
-    the whole frame, as in the paper) can do less with NumPy/OpenCV.
+    ``out = clip * inv + content`` frame by frame (``transforms._blend_exact``, as the
+    transforms do) after the clip's NaN/range check, a ~512 KiB chunk at a time; the weights
+    are fixed, nothing is drawn. No exact blend that changes every pixel (``smoothmix_c``,
+    whose Gaussian mask covers the whole frame, as in the paper) can do less with
+    NumPy/OpenCV.
     """
-    import cv2
     import numpy as np
 
+    from .transforms import _blend_exact
     from .validation import _CHUNK_BYTES, _ExtremaTracker
 
     out = np.empty(clip.shape, np.float32)
@@ -188,8 +189,7 @@ def _check_blend_frames(clip: np.ndarray, inv: np.ndarray, content: np.ndarray) 
     for i0 in range(0, clip.shape[0], per):
         tracker.add(clip[i0 : i0 + per])
         for i in range(i0, min(i0 + per, clip.shape[0])):
-            cv2.multiply(src[i], inv, dst=dst[i])
-            cv2.add(dst[i], content, dst=dst[i])
+            _blend_exact(dst[i], src[i], inv, content)
     tracker.check()
     return out
 

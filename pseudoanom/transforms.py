@@ -551,8 +551,7 @@ class PatchTransform(Transform):
             return out, mask
         # float32: each window gets dst * (1 - w) + w * src with w * src pre-multiplied once,
         # in place (_window_blend), exact where w == 0 (cv2.blendLinear is not: it divides by
-        # w1 + w2 + eps). OpenCV writes into the strided window directly and is about twice as
-        # fast as NumPy's in-place ufuncs there.
+        # w1 + w2 + eps).
         const = _constant_weight(py, px, fp_full, self.blend)
         if const is None:
             fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
@@ -657,7 +656,6 @@ class PatchTransform(Transform):
             src_v, out_v = clip, out
         else:  # 2-D views: OpenCV then sees one-channel images
             content, src_v, out_v = content[..., 0], clip[..., 0], out[..., 0]
-        mul, add = cv2.multiply, cv2.add
         per = _chunk_frames(clip)
         tracker = _ExtremaTracker("clip", self.value_range)
         pieces: list[tuple[Any, np.ndarray]] = []
@@ -666,9 +664,9 @@ class PatchTransform(Transform):
             for i in range(i0, min(i0 + per, t)):
                 y, x = corners[i]
                 win = (slice(-y - gy0, -y - gy0 + h), slice(-x - gx0, -x - gx0 + w))
-                dst = out_v[i]
-                mul(src_v[i], inv[win], dst=dst)
-                add(dst, (content[i] if temporal else content)[win], dst=dst)
+                _blend_exact(
+                    out_v[i], src_v[i], inv[win], (content[i] if temporal else content)[win]
+                )
                 pieces.append((i, fp[win]))
         tracker.check()
         return out, LazyMask((t, h, w), None, pieces)
@@ -735,19 +733,25 @@ def _window_blend(const: np.float32 | None) -> Callable[[np.ndarray, np.ndarray,
       multiply-add of ``cv2.scaleAdd`` rounds once where the general blend rounds once too
       (checked bit for bit against it, -0.0 and subnormal pixels included): one pass, not two.
     """
-    if const is not None and const == 1.0:
-        return lambda dst, inv, src: np.copyto(dst, src)
-    keep = None if const is None else np.float32(1.0) - const
-    if keep is not None and math.frexp(float(keep))[0] == 0.5:
-        scale, scale_add = float(keep), cv2.scaleAdd
-        return lambda dst, inv, src: scale_add(dst, scale, src, dst=dst)
-    mul, add = cv2.multiply, cv2.add
+    if const is not None:
+        if const == 1.0:
+            return lambda dst, inv, src: np.copyto(dst, src)
+        keep = float(np.float32(1.0) - const)
+        if math.frexp(keep)[0] == 0.5:
+            scale_add = cv2.scaleAdd
+            return lambda dst, inv, src: scale_add(dst, keep, src, dst=dst)
+    return lambda dst, inv, src: _blend_exact(dst, dst, inv, src)
 
-    def blend(dst: np.ndarray, inv: np.ndarray, src: np.ndarray) -> None:
-        mul(dst, inv, dst=dst)
-        add(dst, src, dst=dst)
 
-    return blend
+def _blend_exact(dst: np.ndarray, clip: np.ndarray, inv: np.ndarray, content: np.ndarray) -> None:
+    """``dst = clip * inv + content`` in two roundings (a multiply, then an add), in place.
+
+    The one float32 blend of the patch transforms (``inv = 1 - w``, ``content = w * src``);
+    ``dst`` may be ``clip``. OpenCV writes strided windows directly and is about twice as fast
+    as NumPy's in-place ufuncs there; it has no exact one-pass form (its fused ops round once).
+    """
+    cv2.multiply(clip, inv, dst=dst)
+    cv2.add(dst, content, dst=dst)
 
 
 def _outer_part(

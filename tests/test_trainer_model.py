@@ -81,8 +81,145 @@ def test_paper_channels_and_strides():
 
 def test_width_scales_channels():
     model = build_autoencoder(SMALL, width=0.25)
-    enc = [lyr.filters for lyr in model.layers if type(lyr) is layers.Conv3D]
+    enc = [model.get_layer(f"enc{i}").filters for i in range(1, 5)]
     assert enc == [24, 32, 64, 64]
+
+
+def test_batchnorm_uses_the_reference_constants():
+    model = build_autoencoder(TINY, width=0.125)
+    bns = [lyr for lyr in model.layers if isinstance(lyr, layers.BatchNormalization)]
+    # torch.nn.BatchNorm3d defaults: momentum 0.1 (torch convention) and eps 1e-5.
+    assert {(b.momentum, b.epsilon) for b in bns} == {(0.9, 1e-5)}
+
+
+# ------------------------------------------- equality with the reference PyTorch network
+
+
+def torch_reference(torch, channels: int, width: float):
+    """Gong et al.'s AutoEncoderCov3D plus tanh, written with plain torch.nn (biases included)."""
+    nn = torch.nn
+    f96, f128, f256 = (max(1, round(f * width)) for f in (96, 128, 256))
+
+    def block(conv):
+        return [conv, nn.BatchNorm3d(conv.out_channels), nn.LeakyReLU(0.2)]
+
+    def down(cin, cout, stride):
+        return block(nn.Conv3d(cin, cout, 3, stride=stride, padding=1))
+
+    def up(cin, cout):
+        return block(nn.ConvTranspose3d(cin, cout, 3, stride=2, padding=1, output_padding=1))
+
+    last = nn.ConvTranspose3d(f96, channels, 3, (1, 2, 2), padding=1, output_padding=(0, 1, 1))
+    return nn.Sequential(
+        *down(channels, f96, (1, 2, 2)),
+        *down(f96, f128, 2),
+        *down(f128, f256, 2),
+        *down(f256, f256, 2),
+        *up(f256, f256),
+        *up(f256, f128),
+        *up(f128, f96),
+        last,
+        nn.Tanh(),
+    )
+
+
+def copy_keras_into_torch(torch, model, net, rng):
+    """Copy every Keras weight into ``net``; give ``net``'s pre-BatchNorm convs random biases.
+
+    Keras kernels are (kd, kh, kw, in, out) for Conv3D and (kd, kh, kw, out, in) for
+    Conv3DTranspose; torch wants (out, in, kd, kh, kw) and (in, out, kd, kh, kw): the same axis
+    permutation, no spatial flip. The Keras model has no bias before BatchNorm, so its moving
+    mean is set to torch's running mean minus torch's bias, the same function in inference.
+    """
+    convs = [m for m in net if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
+    bns = [m for m in net if isinstance(m, torch.nn.BatchNorm3d)]
+    names = ["enc1", "enc2", "enc3", "enc4", "dec1", "dec2", "dec3", "dec_out"]
+    with torch.no_grad():
+        for i, (name, conv) in enumerate(zip(names, convs, strict=True)):
+            layer = model.get_layer(name)
+            fan_in = np.prod(layer.kernel.shape[:3]) * (
+                layer.kernel.shape[3] if name.startswith("enc") else layer.kernel.shape[4]
+            )
+            kernel = rng.normal(0, 1.5 / np.sqrt(fan_in), layer.kernel.shape).astype(np.float32)
+            layer.kernel.assign(kernel)
+            conv.weight.copy_(torch.from_numpy(kernel.transpose(4, 3, 0, 1, 2).copy()))
+            bias = rng.normal(0, 0.5, conv.out_channels).astype(np.float32)
+            conv.bias.copy_(torch.from_numpy(bias))
+            if name == "dec_out":
+                layer.bias.assign(bias)
+                continue
+            bn, tbn = model.get_layer(f"{name}_bn"), bns[i]
+            c = conv.out_channels
+            gamma, beta = rng.uniform(0.5, 1.5, c), rng.normal(0, 0.2, c)
+            mean, var = rng.normal(0, 0.5, c), rng.uniform(0.5, 2.0, c)
+            bn.set_weights([a.astype(np.float32) for a in (gamma, beta, mean - bias, var)])
+            for t, a in zip(
+                (tbn.weight, tbn.bias, tbn.running_mean, tbn.running_var),
+                (gamma, beta, mean, var),
+                strict=True,
+            ):
+                t.copy_(torch.from_numpy(a.astype(np.float32)))
+
+
+@pytest.mark.parametrize("shape", [(16, 32, 32, 1), (8, 16, 48, 3)])
+def test_equals_the_reference_pytorch_network(shape):
+    """Same weights, same outputs, in inference and in training mode (batch statistics)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    model = build_autoencoder(shape, width=0.125)
+    net = torch_reference(torch, shape[-1], 0.125)
+    copy_keras_into_torch(torch, model, net, rng)
+    x = rng.uniform(-1, 1, (2, *shape)).astype(np.float32)
+    xt = torch.from_numpy(x.transpose(0, 4, 1, 2, 3).copy())  # torch is (B, C, T, H, W)
+
+    def to_keras_layout(t):
+        return t.detach().numpy().transpose(0, 2, 3, 4, 1)
+
+    net.eval()
+    with torch.no_grad():
+        want = to_keras_layout(net(xt))
+    got = np.asarray(model(x, training=False))
+    assert np.abs(want).max() > 0.1  # a non-trivial output
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+    # Training mode: batch statistics, and one update of the moving statistics each.
+    bn_names = [lyr.name for lyr in model.layers if isinstance(lyr, layers.BatchNormalization)]
+    before = [model.get_layer(n).moving_variance.numpy() for n in bn_names]
+    net.train()
+    out_t = net(xt)
+    loss_t = torch.mean((out_t - torch.from_numpy(np.zeros_like(xt.numpy()) + 0.25)) ** 2)
+    loss_t.backward()
+    with tf.GradientTape() as tape:
+        out_k = model(x, training=True)
+        loss_k = tf.reduce_mean((out_k - 0.25) ** 2)
+    np.testing.assert_allclose(np.asarray(out_k), to_keras_layout(out_t), atol=1e-4)
+    np.testing.assert_allclose(float(loss_k), loss_t.item(), rtol=1e-5)
+    # The gradients agree too (first and last kernel, in torch's layout).
+    grads = dict(
+        zip(
+            [v.path for v in model.trainable_variables],
+            tape.gradient(loss_k, model.trainable_variables),
+            strict=True,
+        )
+    )
+    convs = [m for m in net if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
+    for name, conv in (("enc1", convs[0]), ("dec_out", convs[-1])):
+        g = np.asarray(grads[f"{name}/kernel"]).transpose(4, 3, 0, 1, 2)
+        np.testing.assert_allclose(g, conv.weight.grad.numpy(), rtol=1e-3, atol=1e-5)
+
+    tbns = [m for m in net if isinstance(m, torch.nn.BatchNorm3d)]
+    for name, old, tbn, conv in zip(bn_names, before, tbns, convs[:-1], strict=True):
+        bn = model.get_layer(name)
+        bias = conv.bias.detach().numpy()
+        np.testing.assert_allclose(
+            bn.moving_mean.numpy(), tbn.running_mean.numpy() - bias, atol=1e-5
+        )
+        # Keras averages the biased batch variance, torch the unbiased one (factor n / (n-1)).
+        n = len(x) * int(np.prod(bn.output.shape[1:4]))
+        batch_var = (bn.moving_variance.numpy() - 0.9 * old) / 0.1
+        np.testing.assert_allclose(
+            tbn.running_var.numpy(), 0.9 * old + 0.1 * batch_var * n / (n - 1), rtol=1e-4
+        )
 
 
 @pytest.mark.parametrize("shape", [(12, 32, 32, 1), (16, 40, 32, 1), (16, 32, 32), (16, 32, 32, 0)])

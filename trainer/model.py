@@ -1,21 +1,41 @@
 """The Conv3D autoencoder of Gong et al. (MemAE, ICCV 2019) without the memory module.
 
-This is the reconstruction network Astrid et al. (BMVC 2021) train with pseudo anomalies. The
-layout follows the paper's PyTorch code:
+This is the reconstruction network Astrid et al. (BMVC 2021) train with pseudo anomalies. It is
+the reference PyTorch network (``AutoEncoderCov3D`` of Gong et al.'s code, plus the ``tanh`` the
+pseudo-anomaly code adds) layer for layer:
 
-* encoder: four ``Conv3D`` (96, 128, 256, 256 channels, kernel 3, strides (1,2,2), (2,2,2),
-  (2,2,2), (2,2,2)), each followed by BatchNorm and LeakyReLU(0.2);
-* decoder: the mirror image with ``Conv3DTranspose`` (256 -> 256 -> 128 -> 96 -> C channels,
-  strides (2,2,2), (2,2,2), (2,2,2), (1,2,2)), BatchNorm + LeakyReLU after each but the last,
-  then ``tanh`` because inputs live in [-1, 1].
+* encoder: four 3x3x3 convolutions (96, 128, 256, 256 channels, strides (1,2,2), (2,2,2),
+  (2,2,2), (2,2,2), zero padding 1 on every side), each followed by BatchNorm and
+  LeakyReLU(0.2);
+* decoder: the mirror image with 3x3x3 transposed convolutions (256 -> 256 -> 128 -> 96 -> C
+  channels, strides (2,2,2), (2,2,2), (2,2,2), (1,2,2); torch's ``padding=1`` and
+  ``output_padding=1`` on strided axes, 0 on the last layer's stride-1 time axis), BatchNorm +
+  LeakyReLU after each but the last, then ``tanh`` because inputs live in [-1, 1].
 
-Only ``keras.layers`` are used so the model builds under any Keras 3 backend.
+Where it matches the reference exactly, and the two places it deliberately does not:
+
+* **Alignment.** Keras' ``padding="same"`` with stride 2 on an even size pads only after the
+  input, so its windows are centred on odd positions; torch's ``padding=1`` pads on both sides
+  and centres them on even positions. :class:`SymmetricPadConv3D` and
+  :class:`SymmetricPadConv3DTranspose` compute torch's alignment under every backend, with the
+  same output shapes as ``"same"``.
+* **BatchNorm** uses the reference's (PyTorch's default) constants: momentum 0.1 in torch's
+  convention, which is ``momentum=0.9`` in Keras', and ``epsilon=1e-5``. Keras' moving variance
+  averages the *biased* batch variance where torch uses the unbiased one (a factor n/(n-1),
+  n = B*T*H*W at that layer: 1.0005 at the paper's bottleneck, batch 4 of 16x256x256); the
+  training-mode outputs are identical.
+* **No bias before BatchNorm.** The reference's convolutions all have a bias; the ones followed
+  by BatchNorm here do not. Such a bias cancels in training-mode BatchNorm (it is subtracted
+  with the batch mean) and is absorbed by the moving mean in inference, so the two networks
+  compute the same functions; the output layer keeps its bias.
+
+Only ``keras.layers`` and ``keras.ops`` are used so the model builds under any Keras 3 backend.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 ENCODER_FILTERS = (96, 128, 256, 256)
 ENCODER_STRIDES = ((1, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 2))
@@ -24,6 +44,10 @@ ENCODER_STRIDES = ((1, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 2))
 # transposed conv maps 96 -> C; the strides are the encoder's in reverse order.
 DECODER_FILTERS = (256, 128, 96)
 DECODER_STRIDES = tuple(reversed(ENCODER_STRIDES))
+
+# The reference's BatchNorm3d defaults (PyTorch momentum 0.1 == Keras momentum 0.9).
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
 
 
 def scaled_filters(filters: int, width: float) -> int:
@@ -59,43 +83,172 @@ def check_input_shape(input_shape: tuple[int, int, int, int]) -> None:
         raise ValueError(f"input_shape {tuple(input_shape)}: channels must be positive")
 
 
+def _spatial_axes(data_format: str) -> tuple[int, int, int]:
+    return (1, 2, 3) if data_format == "channels_last" else (2, 3, 4)
+
+
+def _symmetric_pads(kernel_size, data_format: str) -> list[list[int]]:
+    """``ops.pad`` widths: ``(k - 1) // 2`` zeros on both sides of each spatial axis."""
+    pads = [[0, 0] for _ in range(5)]
+    for axis, k in zip(_spatial_axes(data_format), kernel_size, strict=True):
+        pads[axis] = [(k - 1) // 2, (k - 1) // 2]
+    return pads
+
+
+@keras.saving.register_keras_serializable(package="trainer")
+class SymmetricPadConv3D(layers.Conv3D):
+    """``Conv3D`` with torch's ``Conv3d(padding=(k - 1) // 2)`` alignment.
+
+    Zero padding of ``(k - 1) // 2`` on both sides of every spatial axis, then a ``"valid"``
+    convolution. The output shape is that of ``padding="same"`` (``ceil(n / stride)``), but with
+    stride 2 the windows are centred on even input positions, as in the reference, not on odd
+    ones as Keras' ``"same"`` (which pads only after the input) does. Odd kernel sizes only.
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        kwargs["padding"] = "same"  # for the output shape; call() does the padding itself
+        super().__init__(filters, kernel_size, **kwargs)
+        if any(k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(f"{type(self).__name__} needs odd kernel sizes: {self.kernel_size}")
+
+    def convolution_op(self, inputs, kernel):
+        padded = ops.pad(inputs, _symmetric_pads(self.kernel_size, self.data_format))
+        return ops.conv(
+            padded,
+            kernel,
+            strides=list(self.strides),
+            padding="valid",
+            dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
+
+
+@keras.saving.register_keras_serializable(package="trainer")
+class SymmetricPadConv3DTranspose(layers.Conv3DTranspose):
+    """``Conv3DTranspose`` with torch's ``ConvTranspose3d`` alignment, the adjoint of
+    :class:`SymmetricPadConv3D`.
+
+    Equal to torch's ``ConvTranspose3d(padding=(k - 1) // 2, output_padding=stride - 1)`` (for
+    ``stride <= (k + 1) // 2``): a ``"valid"`` transposed convolution, of size
+    ``(n - 1) * s + k``, with its first ``(k - 1) // 2`` elements cropped on every spatial axis
+    and ``n * s`` kept. The output
+    shape is that of ``padding="same"``; odd kernel sizes only.
+    """
+
+    def __init__(self, filters, kernel_size, **kwargs):
+        kwargs["padding"] = "same"  # for the output shape; call() does the cropping itself
+        super().__init__(filters, kernel_size, **kwargs)
+        if any(k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(f"{type(self).__name__} needs odd kernel sizes: {self.kernel_size}")
+        if any(s > k - (k - 1) // 2 for k, s in zip(self.kernel_size, self.strides, strict=True)):
+            raise ValueError(f"{type(self).__name__} needs strides <= (kernel_size + 1) // 2")
+        if self.output_padding is not None:
+            raise ValueError(f"{type(self).__name__} sets its own output padding")
+
+    def call(self, inputs):
+        full = ops.conv_transpose(
+            inputs,
+            self.kernel,
+            strides=list(self.strides),
+            padding="valid",
+            dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
+        # Keep n * s of the (n - 1) * s + k elements, from (k - 1) // 2 on.
+        index = [slice(None)] * 5
+        for axis, k, s in zip(
+            _spatial_axes(self.data_format), self.kernel_size, self.strides, strict=True
+        ):
+            start, after = (k - 1) // 2, k - s - (k - 1) // 2
+            index[axis] = slice(start, -after if after else None)
+        outputs = full[tuple(index)]
+        if self.use_bias:
+            if self.data_format == "channels_last":
+                bias_shape = (1, 1, 1, 1, self.filters)
+            else:
+                bias_shape = (1, self.filters, 1, 1, 1)
+            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
 def conv_block(
-    x, filters: int, strides: tuple[int, int, int], name: str, sync_batchnorm: bool = False
+    x,
+    filters: int,
+    strides: tuple[int, int, int],
+    name: str,
+    sync_batchnorm: bool = False,
+    bn_momentum: float = BN_MOMENTUM,
+    bn_epsilon: float = BN_EPSILON,
 ):
-    """Conv3D (kernel 3, same padding) -> BatchNorm -> LeakyReLU(0.2)."""
-    # No bias: BatchNorm's beta makes it redundant.
-    x = layers.Conv3D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(synchronized=sync_batchnorm, name=f"{name}_bn")(x)
+    """Conv3D (kernel 3, torch padding 1) -> BatchNorm -> LeakyReLU(0.2)."""
+    # No bias: BatchNorm's beta makes it redundant (see the module docstring).
+    x = SymmetricPadConv3D(filters, 3, strides=strides, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(
+        momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batchnorm, name=f"{name}_bn"
+    )(x)
     return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
 
 
 def deconv_block(
-    x, filters: int, strides: tuple[int, int, int], name: str, sync_batchnorm: bool = False
+    x,
+    filters: int,
+    strides: tuple[int, int, int],
+    name: str,
+    sync_batchnorm: bool = False,
+    bn_momentum: float = BN_MOMENTUM,
+    bn_epsilon: float = BN_EPSILON,
 ):
-    """Conv3DTranspose (kernel 3, same padding) -> BatchNorm -> LeakyReLU(0.2)."""
-    x = layers.Conv3DTranspose(
-        filters, 3, strides=strides, padding="same", use_bias=False, name=name
+    """Conv3DTranspose (kernel 3, torch padding 1 / output padding 1) -> BatchNorm -> LeakyReLU."""
+    x = SymmetricPadConv3DTranspose(filters, 3, strides=strides, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(
+        momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batchnorm, name=f"{name}_bn"
     )(x)
-    x = layers.BatchNormalization(synchronized=sync_batchnorm, name=f"{name}_bn")(x)
     return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
 
 
-def encoder(x, width: float = 1.0, sync_batchnorm: bool = False):
+def encoder(
+    x,
+    width: float = 1.0,
+    sync_batchnorm: bool = False,
+    bn_momentum: float = BN_MOMENTUM,
+    bn_epsilon: float = BN_EPSILON,
+):
     """Apply the four strided Conv3D blocks; returns the bottleneck tensor."""
     for i, (filters, strides) in enumerate(zip(ENCODER_FILTERS, ENCODER_STRIDES, strict=True)):
-        f = scaled_filters(filters, width)
-        x = conv_block(x, f, strides, name=f"enc{i + 1}", sync_batchnorm=sync_batchnorm)
+        x = conv_block(
+            x,
+            scaled_filters(filters, width),
+            strides,
+            name=f"enc{i + 1}",
+            sync_batchnorm=sync_batchnorm,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+        )
     return x
 
 
-def decoder(x, channels: int, width: float = 1.0, sync_batchnorm: bool = False):
+def decoder(
+    x,
+    channels: int,
+    width: float = 1.0,
+    sync_batchnorm: bool = False,
+    bn_momentum: float = BN_MOMENTUM,
+    bn_epsilon: float = BN_EPSILON,
+):
     """Mirror of :func:`encoder`, ending in a ``channels``-channel tanh reconstruction."""
     for i, (filters, strides) in enumerate(zip(DECODER_FILTERS, DECODER_STRIDES[:-1], strict=True)):
-        f = scaled_filters(filters, width)
-        x = deconv_block(x, f, strides, name=f"dec{i + 1}", sync_batchnorm=sync_batchnorm)
-    x = layers.Conv3DTranspose(
-        channels, 3, strides=DECODER_STRIDES[-1], padding="same", name="dec_out"
-    )(x)
+        x = deconv_block(
+            x,
+            scaled_filters(filters, width),
+            strides,
+            name=f"dec{i + 1}",
+            sync_batchnorm=sync_batchnorm,
+            bn_momentum=bn_momentum,
+            bn_epsilon=bn_epsilon,
+        )
+    x = SymmetricPadConv3DTranspose(channels, 3, strides=DECODER_STRIDES[-1], name="dec_out")(x)
     # float32 output under mixed precision: the reconstruction feeds the loss and PSNR.
     return layers.Activation("tanh", dtype="float32", name="reconstruction")(x)
 
@@ -106,6 +259,8 @@ def build_autoencoder(
     name: str = "conv3d_autoencoder",
     model_class: type[keras.Model] = keras.Model,
     sync_batchnorm: bool = False,
+    bn_momentum: float = BN_MOMENTUM,
+    bn_epsilon: float = BN_EPSILON,
 ) -> keras.Model:
     """Build the Conv3D autoencoder as a functional model.
 
@@ -123,6 +278,10 @@ def build_autoencoder(
     sync_batchnorm : bool
         BatchNorm with the statistics of the global batch across ``tf.distribute`` replicas
         (TensorFlow backend only); what training on several replicas uses.
+    bn_momentum, bn_epsilon : float
+        BatchNorm momentum (Keras convention: ``moving = momentum * moving + (1 - momentum) *
+        batch``) and epsilon. The defaults are the reference's, PyTorch's ``BatchNorm3d``
+        defaults (torch momentum 0.1, eps 1e-5).
 
     Returns
     -------
@@ -134,7 +293,8 @@ def build_autoencoder(
     check_input_shape(input_shape)
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
+    bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon}
     inputs = keras.Input(shape=input_shape, name="clip")
-    code = encoder(inputs, width, sync_batchnorm)
-    outputs = decoder(code, channels=input_shape[-1], width=width, sync_batchnorm=sync_batchnorm)
+    code = encoder(inputs, width, sync_batchnorm, **bn)
+    outputs = decoder(code, input_shape[-1], width, sync_batchnorm, **bn)
     return model_class(inputs=inputs, outputs=outputs, name=name)

@@ -32,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--columns", type=int, default=6, help="frames shown per row")
     pv.add_argument("--tile", type=int, default=128, help="side of each shown frame")
     pv.add_argument("--transforms", nargs="*", default=None, help="names (default: all)")
+    pv.add_argument(
+        "--content",
+        nargs="+",
+        choices=("window", "object"),
+        default=["window"],
+        help="patch content, one row each (window: the paper's; object: ours)",
+    )
     sub.add_parser("list", help="print the registered transform names")
     sub.add_parser("bench", help="run python -m pseudoanom.bench (extra args passed on)")
     args, rest = ap.parse_known_args(argv)
@@ -57,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         columns=args.columns,
         tile=args.tile,
         names=args.transforms,
+        contents=tuple(args.content),
     )
     print(f"wrote {out}")
     return 0

@@ -3,7 +3,9 @@
 Measures ``transform(clip, rng=rng)`` (validation, parameter draw, intruder fit, blend and
 the output clip: everything a training loop pays) on a float32 clip ``(T, H, W, 1)`` in
 [-1, 1] with the paper's defaults (alpha = 0.5, beta = 10, embedded intruders), and
-``skip_frame.from_video`` on a ``(K, H, W, 1)`` video with a random start per call.
+``skip_frame.from_video`` on a ``(K, H, W, 1)`` video with a random start per call. Each patch
+transform is timed with ``content="window"`` (the paper's, its default; row ``name``) and
+``content="object"`` (row ``name (object)``), next to each other.
 
 Before importing NumPy/OpenCV it re-executes itself with OMP/OpenBLAS/MKL threads set to 1
 and pins the process to one core, and calls ``cv2.setNumThreads(1)``.
@@ -67,6 +69,7 @@ def run(
     repeat: int = 1,
     detailed: bool = False,
     read_mask: bool = False,
+    contents: tuple[str, ...] = ("window", "object"),
 ) -> list[tuple[str, float]] | list[tuple[str, list[tuple[float, float]]]]:
     """Benchmark transforms; returns ``[(name, clips_per_second), ...]``.
 
@@ -101,6 +104,9 @@ def run(
         taking the core; still sensitive to them sharing caches and memory bandwidth).
     read_mask : bool
         Read ``.mask`` of every result (builds the lazily described mask).
+    contents : tuple of str
+        ``content`` values to time each patch transform with: ``"window"`` gives the row
+        ``name``, ``"object"`` the row ``name (object)``.
     """
     import cv2
     import numpy as np
@@ -128,9 +134,15 @@ def run(
         if clip.dtype == np.float32:
             weights = _fixed_blend_weights(clip.shape[1:3], np.random.default_rng([seed, 1]))
             calls.append(("(blend floor)", lambda i: _check_blend_frames(clip, *weights)))
+    rows = []
     for name in names:
-        params = {} if name == "skip_frame" else {"alpha": 0.5, "beta": 10.0}
-        tr = pseudoanom.create(name, **params)
+        if isinstance(pseudoanom.create(name), pseudoanom.PatchTransform):
+            for content in contents:
+                row = name if content == "window" else f"{name} ({content})"
+                rows.append((row, pseudoanom.create(name, alpha=0.5, beta=10.0, content=content)))
+        else:
+            rows.append((name, pseudoanom.create(name)))
+    for name, tr in rows:
         if tr.needs_video:
             starts = rng.integers(0, video_frames - t + 1, 4096)
 
@@ -289,14 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"load average before: {load_before}")
     print(
-        f"{'transform':<14}{'clips/s':>9}{'median':>9}{'ms/clip':>9}"
+        f"{'transform':<22}{'clips/s':>9}{'median':>9}{'ms/clip':>9}"
         f"{'cpu clips/s':>13}{'median':>9}   (best / median of {max(1, args.repeat)})"
     )
     for name, rates in res:
         wall = sorted(r[0] for r in rates)
         cpu = sorted(r[1] for r in rates)
         print(
-            f"{name:<14}{wall[-1]:>9.0f}{_median(wall):>9.0f}{1000.0 / wall[-1]:>9.2f}"
+            f"{name:<22}{wall[-1]:>9.0f}{_median(wall):>9.0f}{1000.0 / wall[-1]:>9.2f}"
             f"{cpu[-1]:>13.0f}{_median(cpu):>9.0f}"
         )
     print(f"load average after: {_loadavg()}")

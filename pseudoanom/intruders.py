@@ -44,6 +44,9 @@ __all__ = [
     "as_source",
     "from_dict",
     "fit_intruder",
+    "crop_flip",
+    "convert_channels",
+    "frame_content",
     "read_image",
 ]
 
@@ -660,6 +663,22 @@ def fit_intruder(
     numpy.ndarray
         uint8 ``(H, W, channels)``.
     """
+    crop = convert_channels(crop_flip(img, rng, crop_scale, hflip), channels)
+    out = cv2.resize(crop, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(out_hw[0], out_hw[1], channels)
+
+
+def crop_flip(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    crop_scale: tuple[float, float] = (0.5, 1.0),
+    hflip: bool = True,
+) -> np.ndarray:
+    """Random crop (side fraction drawn per axis in ``crop_scale``) and left-right flip.
+
+    Draws, in order: two uniforms (crop sides), two integers (crop corner) and, with
+    ``hflip``, one uniform (flip with probability 0.5). Returns a contiguous uint8 array.
+    """
     h, w = img.shape[:2]
     ch = max(1, round(h * rng.uniform(*crop_scale)))
     cw = max(1, round(w * rng.uniform(*crop_scale)))
@@ -669,13 +688,80 @@ def fit_intruder(
     if hflip and rng.random() < 0.5:
         # cv2.flip writes the mirrored copy directly (NumPy's copy of a reversed 3-channel
         # view goes pixel by pixel: ~10x slower for these small crops).
-        crop = cv2.flip(crop, 1)
-    else:
-        crop = np.ascontiguousarray(crop)
-    c_in = 1 if crop.ndim == 2 else crop.shape[2]
+        return cv2.flip(crop, 1)
+    return np.ascontiguousarray(crop)
+
+
+def convert_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 ``(h, w, c)`` (c in {1, 3}, or 2-D) to ``channels`` (ITU-R 601 luma for gray).
+
+    Returns the image itself when nothing changes, else a new contiguous array; 2-D for one
+    channel produced by OpenCV (callers reshape).
+    """
+    c_in = 1 if img.ndim == 2 else img.shape[2]
     if channels == 1 and c_in == 3:
-        crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    elif channels == 3 and c_in == 1:
-        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2RGB)
-    out = cv2.resize(crop, (out_hw[1], out_hw[0]), interpolation=cv2.INTER_LINEAR)
-    return out.reshape(out_hw[0], out_hw[1], channels)
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    if channels == 3 and c_in == 1:
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_GRAY2RGB)
+    return img
+
+
+def _align_corners_axis(n_in: int, n_out: int, lo: int, hi: int) -> tuple[np.ndarray, ...]:
+    """Source indices and weights of output positions ``[lo, hi)`` of an align-corners resize."""
+    pos = np.arange(lo, hi, dtype=np.float64)
+    if n_out > 1:
+        pos *= (n_in - 1) / (n_out - 1)
+    else:
+        pos *= 0.0
+    i0 = np.minimum(np.floor(pos).astype(np.intp), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    f = (pos - i0).astype(np.float32)
+    return i0, i1, f
+
+
+def frame_content(
+    img: np.ndarray,
+    frame_hw: tuple[int, int],
+    value_range: tuple[float, float] | None,
+    rows: tuple[int, int] | None = None,
+    cols: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """An intruder stretched over the whole frame, as the paper's code does (Eq. 6).
+
+    The authors' code maps the grayscale intruder to [-1, 1] and resizes it to the frame with
+    ``F.interpolate(..., mode="bilinear", align_corners=True)``; a patch is then a window of
+    that picture. This computes the same picture (float32 arithmetic), only for the frame rows
+    ``[r0, r1)`` and columns ``[c0, c1)`` that a patch can cover.
+
+    Parameters
+    ----------
+    img : numpy.ndarray
+        uint8 ``(h, w, C)``, already in the clip's channels.
+    frame_hw : tuple of int
+        ``(H, W)`` of the frame.
+    value_range : tuple of float or None
+        ``(lo, hi)``: pixel ``k`` maps to ``lo + k * (hi - lo) / 255`` before the resize. None:
+        stay in [0, 255] (for uint8 clips; the caller rounds).
+    rows, cols : tuple of int, optional
+        Output rows / columns to compute (default: all).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(r1 - r0, c1 - c0, C)``.
+    """
+    h_in, w_in = img.shape[:2]
+    src = img.astype(np.float32).reshape(h_in, w_in, -1)
+    if value_range is not None:
+        lo, hi = value_range
+        src *= np.float32((hi - lo) / 255.0)
+        src += np.float32(lo)
+    r0, r1 = rows if rows is not None else (0, frame_hw[0])
+    c0, c1 = cols if cols is not None else (0, frame_hw[1])
+    y0, y1, fy = _align_corners_axis(h_in, frame_hw[0], r0, r1)
+    x0, x1, fx = _align_corners_axis(w_in, frame_hw[1], c0, c1)
+    fy, fx = fy[:, None, None], fx[None, :, None]
+    top, bottom = src[y0], src[y1]  # (rows, w_in, C)
+    tall = top + (bottom - top) * fy
+    left, right = tall[:, x0], tall[:, x1]
+    return left + (right - left) * fx

@@ -73,6 +73,7 @@ def make_grid(
     start: int = 0,
     columns: int = 6,
     tile: int = 128,
+    same_draws: bool = False,
 ) -> np.ndarray:
     """Grid image: the normal clip ``video[start : start + length]`` then one row per transform.
 
@@ -90,36 +91,47 @@ def make_grid(
         Frames shown per row, spread evenly over the clip.
     tile : int
         Side of each frame in the grid, pixels.
+    same_draws : bool
+        Every row starts from the same seed (drawn once from ``rng``), so rows that draw alike
+        (e.g. one transform with ``content="window"`` and ``"object"``) get the same patch size,
+        path and intruder image.
 
     Returns
     -------
     numpy.ndarray
-        uint8 grayscale image ``(22 + rows * tile, 130 + columns * tile)``.
+        uint8 grayscale image ``(22 + rows * tile, label + columns * tile)``, the label
+        column at least 130 pixels wide.
     """
     rng = as_generator(rng)
     idx = np.unique(np.round(np.linspace(0, length - 1, columns)).astype(int))
     rows = [("normal", "", video[start : start + length])]
+    row_seed = int(rng.integers(2**63)) if same_draws else None
     for label, t in transforms.items():
-        res = t.from_video(video, start, length, rng=rng)
+        row_rng = rng if row_seed is None else np.random.default_rng(row_seed)
+        res = t.from_video(video, start, length, rng=row_rng)
         p = res.params
         note = ""
         if "step" in p:
             note = f"s={p['step']}"
         elif "size" in p:  # smoothmix_c draws sigmas where the others draw box sides
-            note = ("sigma " if label == "smoothmix_c" else "") + f"{p['size'][0]}x{p['size'][1]}"
+            sigma = "sigma " if getattr(t, "name", "") == "smoothmix_c" else ""
+            note = f"{sigma}{p['size'][0]}x{p['size'][1]}"
+            if same_draws and hasattr(t, "content"):  # rows compare contents: say which
+                note = f"{t.content}, {note}"
         rows.append((label, note, res.clip))
-    h, w = _HEADER_H + len(rows) * tile, _LABEL_W + len(idx) * tile
-    grid = np.full((h, w), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
+    label_w = max([_LABEL_W] + [cv2.getTextSize(r[0], font, 0.5, 1)[0][0] + 12 for r in rows])
+    h, w = _HEADER_H + len(rows) * tile, label_w + len(idx) * tile
+    grid = np.full((h, w), 255, np.uint8)
     for j, t_idx in enumerate(idx):
-        x = _LABEL_W + j * tile
+        x = label_w + j * tile
         cv2.putText(grid, f"t={t_idx}", (x + 4, 16), font, 0.45, 0, 1, cv2.LINE_AA)
     for i, (label, note, clip) in enumerate(rows):
         y = _HEADER_H + i * tile
         cv2.putText(grid, label, (6, y + tile // 2), font, 0.5, 0, 1, cv2.LINE_AA)
         cv2.putText(grid, note, (6, y + tile // 2 + 20), font, 0.42, 90, 1, cv2.LINE_AA)
         for j, t_idx in enumerate(idx):
-            x = _LABEL_W + j * tile
+            x = label_w + j * tile
             grid[y : y + tile, x : x + tile] = _tile(clip[t_idx], tile)
         cv2.line(grid, (0, y), (w - 1, y), 255, 1)
     return grid
@@ -136,6 +148,7 @@ def preview(
     columns: int = 6,
     tile: int = 128,
     names: list[str] | None = None,
+    contents: tuple[str, ...] = ("window",),
 ) -> Path:
     """Write the preview grid PNG of every (or the named) registered transform(s).
 
@@ -151,6 +164,10 @@ def preview(
         Seed of every draw.
     size : int
         Frames are resized to ``size`` x ``size`` grayscale, as in the paper.
+    contents : tuple of str
+        ``content`` of each patch transform, one row each (label ``name`` for the paper's
+        ``"window"``, ``name (object)`` for ``"object"``). With more than one, every row
+        starts from the same seed, so rows of one transform differ only in their content.
 
     Returns
     -------
@@ -165,9 +182,21 @@ def preview(
     transforms = {}
     for name in names:
         cls = registry.get(name)
-        kwargs = {"intruders": source} if "intruders" in registry.init_arg_names(cls) else {}
-        transforms[name] = cls(**kwargs)
-    grid = make_grid(video, transforms, seed, length=length, start=0, columns=columns, tile=tile)
+        args = registry.init_arg_names(cls)
+        kwargs = {"intruders": source} if "intruders" in args else {}
+        for content in contents if "content" in args else (None,):
+            label = name if content in (None, "window") else f"{name} ({content})"
+            transforms[label] = cls(**kwargs, **({} if content is None else {"content": content}))
+    grid = make_grid(
+        video,
+        transforms,
+        seed,
+        length=length,
+        start=0,
+        columns=columns,
+        tile=tile,
+        same_draws=len(contents) > 1,
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9]):

@@ -23,7 +23,14 @@ import cv2
 import numpy as np
 
 from . import masks
-from .intruders import IntruderSource, as_source, fit_intruder
+from .intruders import (
+    IntruderSource,
+    as_source,
+    convert_channels,
+    crop_flip,
+    fit_intruder,
+    frame_content,
+)
 from .registry import init_arg_names, register
 from .result import LazyMask, PseudoAnomaly, build_mask, stack_results
 from .validation import (
@@ -52,7 +59,12 @@ __all__ = [
     "CutMix",
     "MixUpPatch",
     "SkipFrame",
+    "PATCH_CONTENTS",
 ]
+
+# Where a patch's pixels come from (see PatchTransform): the paper's window over an intruder
+# stretched to the frame, or our variant, an intruder crop that travels with the patch.
+PATCH_CONTENTS = ("window", "object")
 
 
 def _to_builtin(value: Any) -> Any:
@@ -229,7 +241,18 @@ class PatchTransform(Transform):
     ``[min_size, alpha * side]``) is centred at a uniform random pixel of the first frame; with
     ``beta > 0`` the centre then does a random walk (Eq. 6): each frame it moves by a whole
     number of pixels drawn uniformly from ``[-beta, beta]`` per axis, clipped to the frame.
-    The intruder content moves with the patch. Only the patch's bounding box is blended.
+    Only the patch's bounding box is blended.
+
+    What the patch shows depends on ``content``:
+
+    - ``"window"`` (default; the paper, Eq. 6, and the authors' code): the intruder, in the
+      clip's channels, is stretched over the whole frame (bilinear, corners aligned, as the
+      authors' ``F.interpolate(..., align_corners=True)``) and stays put; the patch is the
+      window of that picture under the mask, so when the centre walks the window slides over
+      it and its content changes. A 32x32 CIFAR image on a 256x256 frame is a smooth blob.
+    - ``"object"`` (ours, not in the paper): a random crop of the intruder (``crop_scale``,
+      flipped with ``hflip``) resized to the patch; it travels with the patch like a sharp
+      moving object.
 
     Parameters
     ----------
@@ -243,10 +266,13 @@ class PatchTransform(Transform):
         None uses the embedded procedural images.
     min_size : int
         Smallest patch side in pixels (paper: 10); capped at ``alpha * side`` for tiny frames.
-    crop_scale : tuple of float
+    crop_scale : tuple of float or None
         Random crop of the intruder, side fraction range in (0, 1] (variety from few images).
-    hflip : bool
-        Randomly flip the intruder left-right.
+        None: ``(0.5, 1.0)`` with ``content="object"``, ``(1.0, 1.0)`` (no crop, the paper's)
+        with ``content="window"``.
+    hflip : bool or None
+        Randomly flip the intruder left-right. None: True with ``content="object"``, False
+        (the paper's) with ``content="window"``.
     value_range : tuple of float
         ``(lo, hi)`` of float32 clips; intruder pixels are mapped from [0, 255] to it.
     intruder_transform : albumentations transform or dict, optional
@@ -256,6 +282,9 @@ class PatchTransform(Transform):
         from the ``rng`` of each call (one extra draw), so the same seed gives the same
         output, on any thread (each thread runs its own copy). None (default): crop, flip and
         resize only, and albumentations is never imported.
+    content : {"window", "object"}
+        ``"window"`` (default): the paper's window over a frame-sized intruder; ``"object"``:
+        our moving intruder crop. See above.
     """
 
     blend: ClassVar[float] = 1.0  # weight of the intruder where the mask shape is 1
@@ -267,17 +296,26 @@ class PatchTransform(Transform):
         beta: float = 10.0,
         intruders: IntruderSource | dict | str | os.PathLike | None = None,
         min_size: int = 10,
-        crop_scale: tuple[float, float] = (0.5, 1.0),
-        hflip: bool = True,
+        crop_scale: tuple[float, float] | None = None,
+        hflip: bool | None = None,
         value_range: tuple[float, float] = (-1.0, 1.0),
         intruder_transform: Any = None,
+        content: str = "window",
     ) -> None:
+        if content not in PATCH_CONTENTS:
+            raise InvalidParameterError(
+                f"content must be one of {', '.join(map(repr, PATCH_CONTENTS))}, got {content!r}"
+            )
+        self.content = content
+        window = content == "window"
         self.alpha = check_alpha(alpha)
         self.beta = check_beta(beta)
         self.intruders = as_source(intruders)
         self.min_size = check_positive_int(min_size, "min_size")
+        if crop_scale is None:
+            crop_scale = (1.0, 1.0) if window else (0.5, 1.0)
         self.crop_scale = check_range_pair(crop_scale, "crop_scale", 0.0, 1.0, lo_open=True)
-        self.hflip = bool(hflip)
+        self.hflip = (not window) if hflip is None else bool(hflip)
         self.value_range = check_value_range(value_range)
         self.intruder_transform = _as_albumentations(intruder_transform)
         self._local = threading.local()  # per-thread copies of intruder_transform
@@ -364,7 +402,10 @@ class PatchTransform(Transform):
             ``size``: ``[h, w]`` ints (for ``smoothmix_c`` the Gaussian sigmas);
             ``centers``: int64 ``(T, 2)`` of ``(row, col)`` per frame;
             ``intruder``: uint8 ``(fh, fw, C)`` (or ``(T, fh, fw, C)`` for a video intruder)
-            already cropped, flipped, colour-converted and resized to the footprint.
+            already cropped, flipped, colour-converted and resized to the footprint; with
+            ``content="window"`` the intruder at its own size ``(h0, w0, C)`` (or
+            ``(T, h0, w0, C)``), colour-converted (cropped and flipped only if asked):
+            :meth:`apply` stretches it over the frame.
         """
         t, h, w, c = check_shape(shape)
         (hl, hh), (wl, wh) = self.size_bounds((h, w))
@@ -409,7 +450,14 @@ class PatchTransform(Transform):
     def _fit(
         self, img: np.ndarray, fp_shape: tuple[int, ...], c: int, rng: np.random.Generator
     ) -> np.ndarray:
-        return fit_intruder(img, (fp_shape[0], fp_shape[1]), c, rng, self.crop_scale, self.hflip)
+        """The intruder as ``apply`` takes it: fitted to the footprint, or (window) unsized."""
+        if self.content == "object":
+            return fit_intruder(
+                img, (fp_shape[0], fp_shape[1]), c, rng, self.crop_scale, self.hflip
+            )
+        if self.crop_scale != (1.0, 1.0) or self.hflip:  # the paper neither crops nor flips
+            img = crop_flip(img, rng, self.crop_scale, self.hflip)
+        return convert_channels(img, c).reshape(img.shape[0], img.shape[1], c)
 
     def apply(
         self,
@@ -465,12 +513,8 @@ class PatchTransform(Transform):
             raise InvalidParameterError(f"centers must have shape ({t}, 2), got {centers.shape}")
         intruder = np.asarray(intruder)
         temporal = intruder.ndim == 4
-        want = ((t,) if temporal else ()) + (fh, fw, c)
-        if intruder.shape != want or intruder.dtype != np.uint8:
-            raise InvalidParameterError(
-                f"intruder must be uint8 {want} for size={list(size)} and a clip {clip.shape}, "
-                f"got {intruder.dtype} {intruder.shape}"
-            )
+        window = self.content == "window"
+        self._check_intruder(intruder, (fh, fw) if not window else None, clip.shape, size)
         # Top-left corner of the footprint in each frame, and the part of the footprint seen
         # in some frame (a wide Gaussian footprint can be 4x the frame): all float work below
         # is bounded by what is actually blended.
@@ -530,7 +574,14 @@ class PatchTransform(Transform):
                         slice(xa - x - fx0, xb - x - fx0),
                     )
                 )
-        intruder = intruder[..., fy0:fy1, fx0:fx1, :]
+        if window:
+            # The frame-sized intruder, only over the rows and columns some window covers;
+            # frame pixel (y, x) of a window is picture pixel (y - r0, x - c0).
+            r0, r1 = min(op[1].start for op in ops), max(op[1].stop for op in ops)
+            c0, c1 = min(op[2].start for op in ops), max(op[2].stop for op in ops)
+            picture = self._picture(intruder, (h, w), clip.dtype, (r0, r1), (c0, c1))
+        else:
+            intruder = intruder[..., fy0:fy1, fx0:fx1, :]
         # The mask: zero but for each frame's window of weights (built only if it is read).
         pieces: list[tuple[Any, np.ndarray | float]] = []
         mask = LazyMask((t, h, w), 0.0, pieces)
@@ -539,10 +590,17 @@ class PatchTransform(Transform):
             inv = 1.0 - fp
             np.copyto(out, clip)
             for i, fr, fc, pr, pc in ops:
-                src = intruder[i] if temporal else intruder
                 wgt, iw = fp, inv
                 if pr is not None:
-                    src, wgt, iw = src[pr, pc], fp[pr, pc], inv[pr, pc]
+                    wgt, iw = fp[pr, pc], inv[pr, pc]
+                if window:
+                    src = (picture[i] if temporal else picture)[
+                        fr.start - r0 : fr.stop - r0, fc.start - c0 : fc.stop - c0
+                    ]
+                else:
+                    src = intruder[i] if temporal else intruder
+                    if pr is not None:
+                        src = src[pr, pc]
                 dst = out[i, fr, fc]
                 # blendLinear divides by w + (1 - w) + 1e-5: below 0.003 grey levels, lost in
                 # the rounding.
@@ -555,22 +613,25 @@ class PatchTransform(Transform):
         const = _constant_weight(py, px, fp_full, self.blend)
         if const is None:
             fp = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend)
-            content = self._content(intruder, fp)
             inv = 1.0 - fp
             wgt_all: np.ndarray | float = fp
         else:
             # A box of one weight w (cutmix 1, mixup_patch 0.5): no outer product, w * src is
             # one scalar multiply (none for w == 1), and the mask pieces are the number w.
             fp = None
-            content = self._content(intruder, None, const=const)
-            inv = np.full(intruder.shape[-3:-1], np.float32(1.0) - const, np.float32)
+            inv = np.full((fy1 - fy0, fx1 - fx0), np.float32(1.0) - const, np.float32)
             wgt_all = float(const)
+        if window:  # w * src per window, below: the picture under each window differs
+            content = picture if const is None or const == 1.0 else picture * const
+        else:
+            content = self._content(intruder, fp, const=const)
         if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
             inv = np.repeat(inv[..., None], c, axis=2)
             out_v = out
         else:  # 2-D views: OpenCV then sees one-channel images
             out_v, content = out[..., 0], content[..., 0]
         blend_window = _window_blend(const)
+        scratch: list[np.ndarray] = []
         per = _chunk_frames(clip)
         tracker = _ExtremaTracker("clip", self.value_range)
         k, n_ops = 0, len(ops)
@@ -587,14 +648,69 @@ class PatchTransform(Transform):
                 src = content[i] if temporal else content
                 iw = inv
                 if pr is not None:
-                    src, iw = src[pr, pc], inv[pr, pc]
+                    iw = inv[pr, pc]
                     wgt = fp[pr, pc] if fp is not None else wgt_all
                 else:
                     wgt = wgt_all
+                if window:
+                    src = src[fr.start - r0 : fr.stop - r0, fc.start - c0 : fc.stop - c0]
+                    if fp is not None:  # w * src for this window (constant w: done above)
+                        src = _weighted(src, wgt, scratch)
+                elif pr is not None:
+                    src = src[pr, pc]
                 pieces.append(((i, fr, fc), wgt))
                 blend_window(out_v[i, fr, fc], iw, src)
         tracker.check()
         return out, mask
+
+    def _check_intruder(
+        self,
+        intruder: np.ndarray,
+        fp_hw: tuple[int, int] | None,
+        clip_shape: tuple[int, ...],
+        size: tuple[int, int],
+    ) -> None:
+        """Raise unless ``intruder`` is what :meth:`sample_params` gives for this clip.
+
+        ``fp_hw``: the footprint's ``(fh, fw)`` (``content="object"``), or None (window: any
+        image size).
+        """
+        t, c = clip_shape[0], clip_shape[-1]
+        lead = (t,) if intruder.ndim == 4 else ()
+        if fp_hw is None:
+            ok = intruder.ndim in (3, 4) and intruder.shape[: len(lead)] == lead
+            ok = ok and intruder.shape[-1] == c and min(intruder.shape[-3:-1]) >= 1
+            want = f"({'T=' + str(t) + ', ' if lead else ''}h, w, {c})"
+        else:
+            want = lead + (*fp_hw, c)
+            ok = intruder.shape == want
+        if not ok or intruder.dtype != np.uint8:
+            raise InvalidParameterError(
+                f"intruder must be uint8 {want} for size={list(size)}, content={self.content!r} "
+                f"and a clip {tuple(clip_shape)}, got {intruder.dtype} {intruder.shape}"
+            )
+
+    def _picture(
+        self,
+        intruder: np.ndarray,
+        hw: tuple[int, int],
+        dtype: np.dtype,
+        rows: tuple[int, int] | None = None,
+        cols: tuple[int, int] | None = None,
+    ) -> np.ndarray:
+        """``content="window"``: the intruder stretched over the frame, ``rows`` x ``cols``.
+
+        float32 in ``value_range`` for float32 clips, rounded uint8 for uint8 clips;
+        ``(r, c, C)``, or ``(T, r, c, C)`` for a video intruder.
+        """
+        rng_ = self.value_range if dtype == np.float32 else None
+        if intruder.ndim == 4:
+            pic = np.stack([frame_content(f, hw, rng_, rows, cols) for f in intruder])
+        else:
+            pic = frame_content(intruder, hw, rng_, rows, cols)
+        if dtype == np.float32:
+            return pic
+        return np.clip(np.rint(pic), 0, 255).astype(np.uint8)
 
     def _content(
         self,
@@ -647,9 +763,14 @@ class PatchTransform(Transform):
         fp = np.zeros((ph, pw), np.float32)
         fp_in = _outer_part(py, px, fp_full, fy0, fy1, fx0, fx1, self.blend, out=fp[inner])
         temporal = intruder.ndim == 4
-        intr = intruder[..., fy0:fy1, fx0:fx1, :]
-        content = np.zeros(((t,) if temporal else ()) + (ph, pw, c), np.float32)
-        self._content(intr, fp_in, out=content[(...,) + inner + (slice(None),)])
+        window, scratch = self.content == "window", []
+        if window:
+            # w * picture per frame, below: the picture stays put while the weights move.
+            content = self._picture(intruder, (h, w), np.float32)
+        else:
+            intr = intruder[..., fy0:fy1, fx0:fx1, :]
+            content = np.zeros(((t,) if temporal else ()) + (ph, pw, c), np.float32)
+            self._content(intr, fp_in, out=content[(...,) + inner + (slice(None),)])
         inv = 1.0 - fp
         if c > 1:  # OpenCV multiplies channel by channel: give it as many as the clip
             inv = np.repeat(inv[..., None], c, axis=2)
@@ -664,9 +785,9 @@ class PatchTransform(Transform):
             for i in range(i0, min(i0 + per, t)):
                 y, x = corners[i]
                 win = (slice(-y - gy0, -y - gy0 + h), slice(-x - gx0, -x - gx0 + w))
-                _blend_exact(
-                    out_v[i], src_v[i], inv[win], (content[i] if temporal else content)[win]
-                )
+                src = content[i] if temporal else content
+                src = _weighted(src, fp[win], scratch) if window else src[win]
+                _blend_exact(out_v[i], src_v[i], inv[win], src)
                 pieces.append((i, fp[win]))
         tracker.check()
         return out, LazyMask((t, h, w), None, pieces)
@@ -701,6 +822,20 @@ def _as_albumentations(obj: Any) -> Any:
             f"A.to_dict form), got {type(obj).__module__}.{type(obj).__qualname__}"
         )
     return obj
+
+
+def _weighted(src: np.ndarray, wgt: np.ndarray, scratch: list[np.ndarray]) -> np.ndarray:
+    """float32 ``wgt * src``: ``src`` 2-D like ``wgt``, or with channels last.
+
+    Written into a buffer kept in ``scratch`` (one per call of a transform, reused frame after
+    frame: a fresh frame-sized array per frame costs page faults).
+    """
+    if not scratch or scratch[0].size < src.size:
+        scratch[:] = [np.empty(src.size, np.float32)]
+    out = scratch[0][: src.size].reshape(src.shape)
+    if src.ndim == 2:
+        return cv2.multiply(src, wgt, dst=out)
+    return np.multiply(src, wgt[..., None], out=out)
 
 
 def _least_overlap(corners: list[tuple[int, int]], fh: int, fw: int, h: int, w: int) -> int:
@@ -865,10 +1000,12 @@ class SkipFrame(Transform):
 
     From a video of K frames and a start n, the pseudo anomaly is
     ``(I_n, I_{n+s}, ..., I_{n+(T-1)s})`` with ``s`` drawn uniformly from ``steps``, and its
-    target is the normal clip ``(I_n, ..., I_{n+T-1})``. If the drawn ``s`` does not fit after
-    n, the largest smaller ``s`` in ``steps`` that fits is used; if none fits, a new start is
-    drawn uniformly among those where the (possibly reduced) ``s`` fits, and the target moves
-    with it. Frames are never repeated. The mask is 1 on frames 1..T-1 and 0 on frame 0.
+    target is the normal clip ``(I_n, ..., I_{n+T-1})``. As in the authors' loader, ``s`` is
+    kept whatever the requested start: if it does not fit after n, a new start is drawn
+    uniformly among those where it fits, and the target moves with it, so ``s`` stays uniform
+    over ``steps``. Only a step that fits nowhere in the video (K < (T - 1) s + 1) is never
+    drawn: ``s`` is then uniform over the steps that fit. Frames are never repeated. The mask
+    is 1 on frames 1..T-1 and 0 on frame 0.
 
     Parameters
     ----------
@@ -928,14 +1065,10 @@ class SkipFrame(Transform):
                 f"video too short for skip_frame: K={k} frames cannot hold T={length} frames "
                 f"at the smallest step s={smallest} (needs {(length - 1) * smallest + 1})"
             )
-        s = self.steps[int(rng.integers(len(self.steps)))]
-        if start + (length - 1) * s > k - 1:
-            fits_here = [x for x in self.steps if x < s and start + (length - 1) * x <= k - 1]
-            if fits_here:
-                s = fits_here[-1]
-            else:  # move the start: keep the largest step <= s that fits somewhere
-                s = max(x for x in self.steps if x <= s and (length - 1) * x + 1 <= k)
-                start = int(rng.integers(k - (length - 1) * s))
+        fits = [x for x in self.steps if (length - 1) * x + 1 <= k]  # somewhere in the video
+        s = fits[int(rng.integers(len(fits)))]
+        if start + (length - 1) * s > k - 1:  # keep s, move the start (authors' loader)
+            start = int(rng.integers(k - (length - 1) * s))
         return {"start": start, "step": s, "length": length}
 
     def apply(

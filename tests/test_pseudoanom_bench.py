@@ -26,17 +26,18 @@ def test_rows_in_order_with_every_repeat():
         repeat=2, detailed=True,
     )  # fmt: skip
     assert [name for name, _ in res] == [
-        "(floor)", "(floor+mask)", "(blend floor)", "smoothmix_c", "skip_frame"
+        "(floor)", "(floor+mask)", "(blend floor)", "smoothmix_c", "smoothmix_c (object)",
+        "skip_frame",
     ]  # fmt: skip
     for _, rates in res:
         assert len(rates) == 2 and all(w > 0 and c > 0 for w, c in rates)
-    best = bench.run(["cutmix"], seconds=0.01, t=4, size=24, floor=False)
+    best = bench.run(["cutmix"], seconds=0.01, t=4, size=24, floor=False, contents=("window",))
     assert [name for name, _ in best] == ["cutmix"] and best[0][1] > 0
 
 
 def test_uint8_has_no_blend_floor():
     res = bench.run(["cutmix"], seconds=0.01, t=4, size=24, dtype="uint8")
-    assert [name for name, _ in res] == ["(floor)", "(floor+mask)", "cutmix"]
+    assert [name for name, _ in res] == ["(floor)", "(floor+mask)", "cutmix", "cutmix (object)"]
 
 
 def test_blend_floor_blends_every_pixel_exactly_and_checks_the_clip():

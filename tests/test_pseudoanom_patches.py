@@ -112,7 +112,7 @@ def test_box_matches_size_and_centre(name, hw, beta, seed):
 
 def test_cutmix_pastes_intruder_and_mixup_halves_it():
     clip = np.full((2, 40, 40, 1), 100, np.uint8)
-    cut = pseudoanom.create("cutmix", beta=0)
+    cut = pseudoanom.create("cutmix", beta=0, content="object")
     res = cut(clip, rng=3)
     ph, pw = res.params["size"]
     ys, xs, fys, fxs = masks.paste_window(
@@ -121,7 +121,7 @@ def test_cutmix_pastes_intruder_and_mixup_halves_it():
     intr = res.params["intruder"][fys, fxs, 0]
     assert np.array_equal(res.clip[0, ys, xs, 0], intr)
     assert np.count_nonzero(res.mask[0]) == intr.size
-    mix = pseudoanom.create("mixup_patch", beta=0)
+    mix = pseudoanom.create("mixup_patch", beta=0, content="object")
     out, mask = mix.apply(clip, **res.params)
     assert set(np.unique(mask)) == {0.0, 0.5}
     want = np.round(0.5 * intr.astype(float) + 50)
@@ -147,9 +147,9 @@ def test_smoothmix_circle_is_gaussian():
 
 
 def test_patch_moves_with_content():
-    """beta > 0: the blended content travels with the patch (same pixels, shifted)."""
+    """content="object", beta > 0: the content travels with the patch (same pixels, shifted)."""
     clip = np.zeros((6, 64, 64, 1), np.uint8)
-    tr = pseudoanom.create("cutmix", beta=4, alpha=0.3)
+    tr = pseudoanom.create("cutmix", beta=4, alpha=0.3, content="object")
     res = tr(clip, rng=7)
     (cy0, cx0), (cy1, cx1) = res.params["centers"][0], res.params["centers"][1]
     ph, pw = res.params["size"]
@@ -245,3 +245,83 @@ def test_constant_weight_boxes_match_the_general_blend(monkeypatch, name, value_
         ref = tr(clip, rng=s)
         assert res.clip.tobytes() == ref.clip.tobytes()
         assert res.mask.tobytes() == ref.mask.tobytes()
+
+
+def test_content_defaults_are_the_papers():
+    for name in PATCHES:
+        tr = pseudoanom.create(name)
+        assert (tr.content, tr.crop_scale, tr.hflip) == ("window", (1.0, 1.0), False)
+        obj = pseudoanom.create(name, content="object")
+        assert (obj.crop_scale, obj.hflip) == ((0.5, 1.0), True)
+        back = pseudoanom.from_dict(obj.to_dict())
+        assert back.to_dict() == obj.to_dict() and back.content == "object"
+    with pytest.raises(pseudoanom.InvalidParameterError, match="content must be one of"):
+        pseudoanom.create("smoothmix_s", content="moving")
+
+
+@pytest.mark.parametrize("name", PATCHES)
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+@pytest.mark.parametrize("shape", [(6, 48, 40, 1), (4, 32, 48, 3), (3, 64, 64, 1)])
+def test_window_content_is_the_frame_sized_intruder_under_the_mask(name, dtype, shape):
+    """content="window": out = clip * (1 - m) + m * I, I the intruder stretched to the frame."""
+    from pseudoanom.intruders import frame_content
+
+    clip = make_clip(shape, dtype, (-1.0, 1.0), seed=5)
+    rng = np.random.default_rng(11)
+    for alpha, beta in [(0.5, 10.0), (0.9, 30.0), (0.3, 0.0)]:
+        tr = pseudoanom.create(name, alpha=alpha, beta=beta)
+        for _ in range(4):
+            res = tr(clip, rng=rng)
+            m = res.mask[..., None].astype(np.float64)
+            intr = res.params["intruder"]
+            assert intr.dtype == np.uint8 and intr.shape[-1] == shape[-1]
+            if dtype == np.float32:
+                pic = frame_content(intr, shape[1:3], (-1.0, 1.0))
+                want = clip * (1 - m) + m * pic
+                assert np.abs(res.clip - want).max() < 1e-5
+            else:
+                pic = np.rint(frame_content(intr, shape[1:3], None))
+                want = clip * (1 - m) + m * pic
+                assert np.abs(res.clip - want).max() <= 1.0  # rounding to uint8
+            out, mask = tr.apply(clip, **res.params)  # replay
+            assert np.array_equal(out, res.clip) and np.array_equal(mask, res.mask)
+
+
+def test_frame_content_is_the_authors_interpolation():
+    """The stretched intruder equals F.interpolate(bilinear, align_corners=True) of [-1, 1]."""
+    torch = pytest.importorskip("torch")
+    from pseudoanom.intruders import frame_content
+
+    rng = np.random.default_rng(0)
+    for hw_in, hw in [((32, 32), (256, 256)), ((32, 32), (64, 64)), ((75, 50), (64, 48))]:
+        img = rng.integers(0, 256, (*hw_in, 1), dtype=np.uint8)
+        ref = torch.from_numpy(img[..., 0].astype(np.float32) / 255.0)
+        ref = torch.nn.functional.interpolate(
+            ((ref - 0.5) / 0.5)[None, None], size=hw, mode="bilinear", align_corners=True
+        )[0, 0].numpy()
+        ours = frame_content(img, hw, (-1.0, 1.0))
+        assert np.abs(ours[..., 0] - ref).max() < 1e-4
+        part = frame_content(img, hw, (-1.0, 1.0), rows=(3, hw[0] - 2), cols=(5, 9))
+        assert np.array_equal(part, ours[3 : hw[0] - 2, 5:9])
+
+
+def test_window_slides_over_a_picture_that_stays_put():
+    """content="window", beta > 0: a pixel covered in two frames shows the same intruder value
+    (the picture does not move); content="object" shifts the content with the centre."""
+    clip = np.zeros((8, 64, 64, 1), np.float32)
+    tr = pseudoanom.create("cutmix", alpha=0.4, beta=6)
+    res = tr(clip, rng=2)
+    covered = res.mask == 1.0
+    both = covered[0] & covered[1]
+    assert both.any() and (res.params["centers"][0] != res.params["centers"][1]).any()
+    assert np.array_equal(res.clip[0][both], res.clip[1][both])
+
+
+def test_same_seed_same_bits_in_both_contents():
+    clip = make_clip((8, 48, 48, 1), np.float32, (-1.0, 1.0), seed=1)
+    for content in ("window", "object"):
+        for name in PATCHES:
+            tr = pseudoanom.create(name, content=content)
+            a, b = tr(clip, rng=9), tr(clip, rng=9)
+            assert a.clip.tobytes() == b.clip.tobytes()
+            assert a.mask.tobytes() == b.mask.tobytes()

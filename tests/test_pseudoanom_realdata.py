@@ -45,3 +45,28 @@ def test_ped2_with_cifar_and_ped2_intruders(shared_datasets, tmp_path):
     assert main([*args, "--out", str(out), "--seed", "1", "--size", "64", "--tile", "48"]) == 0
     grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert grid is not None and grid.shape[0] == 22 + 6 * 48  # normal + 5 transforms
+
+
+def test_window_content_is_smoother_than_object_content(shared_datasets):
+    """CIFAR-100 (32x32) stretched over a 256x256 frame (the paper's window) is a smooth blob;
+    a crop resized to the patch (our "object" variant) is sharper. Mean |gradient| in grey
+    levels per pixel of the content under the patch."""
+    cifar = shared_datasets / "intruders" / "cifar100"
+    if not cifar.is_dir():
+        pytest.skip("CIFAR-100 intruders missing")
+    src = pseudoanom.ImageFolderSource(cifar)
+    clip = np.zeros((2, 256, 256, 1), np.float32)
+    grads = {}
+    for content in ("window", "object"):
+        tr = pseudoanom.create("cutmix", intruders=src, beta=0, content=content)
+        rng = np.random.default_rng(0)
+        vals = []
+        for _ in range(40):
+            res = tr(clip, rng=rng)
+            inside = res.mask[0] == 1
+            img = (res.clip[0, ..., 0] + 1) * 127.5
+            gy, gx = np.abs(np.diff(img, axis=0)), np.abs(np.diff(img, axis=1))
+            both = inside[1:, :-1] & inside[:-1, :-1] & inside[:-1, 1:]
+            vals.append(0.5 * (gy[:, :-1][both].mean() + gx[:-1][both].mean()))
+        grads[content] = float(np.mean(vals))
+    assert grads["window"] < 0.6 * grads["object"], grads

@@ -91,7 +91,13 @@ def test_bad_apply_params(clip):
     with pytest.raises(E.InvalidParameterError, match="centers"):
         t.apply(clip, **{**p, "centers": p["centers"][:2]})
     with pytest.raises(E.InvalidParameterError, match="intruder must be"):
-        t.apply(clip, **{**p, "intruder": p["intruder"][:-1]})
+        t.apply(clip, **{**p, "intruder": p["intruder"].astype(np.float32)})
+    with pytest.raises(E.InvalidParameterError, match="intruder must be uint8 .*3\\)"):
+        t.apply(clip, **{**p, "intruder": np.repeat(p["intruder"], 3, axis=-1)})
+    obj = pseudoanom.create("cutmix", content="object")
+    p = obj.sample_params(clip.shape, np.random.default_rng(0))
+    with pytest.raises(E.InvalidParameterError, match="intruder must be"):
+        obj.apply(clip, **{**p, "intruder": p["intruder"][:-1]})
 
 
 def test_errors_are_library_errors():

@@ -1,17 +1,22 @@
-"""Rerun the Ped2 table (the paper's Table 1 rows, plus the combined pipeline) with one command.
+"""Rerun the Ped2 table (the paper's Table 1 rows and Fig. 5c cells) with one command.
 
-Trains baseline / patch / skip-frame / combined autoencoders for several seeds with
-``python -m trainer train``, evaluates each under the paper's protocol (and padded), then writes
-``results/ped2/``: one JSON summary, history and per-frame score CSV per run, ``table.json``
-(mean, sample std, min and max over seeds) and ``table.md``.
+Each table row is a config file in ``configs/`` (``cpu_ped2_<row>.yaml``: the ``cpu`` preset,
+10 epochs, the paper's transform parameters), trained for several seeds with
+``python -m trainer train --config ... --seed N``; the Fig. 5c cells are the patch config with
+another patch technique or intruder set. Each run is evaluated under the paper's protocol (and
+padded), then ``results/ped2/`` gets one JSON summary, history, config and per-frame score CSV
+per run, ``table.json`` (mean, sample std, min, max over seeds, and a paired t-test of every
+row against the baseline on the seeds both have) and ``table.md``.
 
-    python benchmarks/ped2_table.py --data ../shared/datasets/ped2 \\
-        --intruders ../shared/datasets/intruders/cifar100 --seeds 0 1 2 --jobs 2
+    python benchmarks/ped2_table.py --seeds 0 1 2 3 4 --jobs 2 --pin
+    python benchmarks/ped2_table.py --variants baseline patch --seeds 0 1 --backend torch
 
-Runs already finished in ``--runs`` are reused (their config is checked against the one this
-script would use); an interrupted run is resumed. ``--aggregate-only`` rebuilds the results
-from finished runs without training. Every setting is fixed in advance (the ``cpu`` preset with
-the paper's transform parameters); nothing here looks at test labels to choose them.
+Runs already finished are reused, from ``--runs`` or from the small files in ``--results``
+(their config is checked against the one this script would use, so a next session continues
+the table instead of retraining it); an interrupted run is resumed. ``--aggregate-only``
+rebuilds the results from finished runs without training. ``--backend`` trains under that Keras
+backend and tags the runs ``<row>@<backend>``. Every setting is fixed in advance; nothing here
+looks at test labels to choose it.
 """
 
 from __future__ import annotations
@@ -30,29 +35,56 @@ from typing import Any
 
 import yaml
 
-PATCH = "smoothmix_s:alpha=0.5,beta=10"
-SKIP = "skip_frame"  # its default steps are the paper's {2, 3, 4, 5}
+DATASETS = "../shared/datasets"
+PATCH_CONFIG = "configs/cpu_ped2_patch.yaml"
 
-# Trainer flags per variant: the paper's Table 1 rows, and both kinds mixed 1:1 in one run.
+
+def _patch(name: str) -> list[str]:
+    return ["--transform", f"{name}:alpha=0.5,beta=10.0,content=window"]
+
+
+# Trainer flags per variant: the config of a table row (the paper's Table 1 rows and our
+# object-content variant), or the patch row with one thing changed (Fig. 5c: the patch
+# technique, or the intruder set; "ped2" = Ped2's own training frames as intruders).
 VARIANTS: dict[str, list[str]] = {
-    "baseline": ["--p", "0"],
-    "patch": ["--transform", PATCH],
-    "skip": ["--transform", SKIP],
-    "mix": ["--transform", PATCH, "--weight", "1", "--transform", SKIP, "--weight", "1"],
+    "baseline": ["--config", "configs/cpu_ped2_baseline.yaml"],
+    "patch": ["--config", PATCH_CONFIG],
+    "patch_object": ["--config", "configs/cpu_ped2_patch_object.yaml"],
+    "skip": ["--config", "configs/cpu_ped2_skip.yaml"],
+    "mix": ["--config", "configs/cpu_ped2_mix.yaml"],
+    "smoothmix_c": ["--config", PATCH_CONFIG, *_patch("smoothmix_c")],
+    "cutmix": ["--config", PATCH_CONFIG, *_patch("cutmix")],
+    "mixup_patch": ["--config", PATCH_CONFIG, *_patch("mixup_patch")],
+    "patch_imagenet": [
+        "--config",
+        PATCH_CONFIG,
+        "--set",
+        f"intruders={DATASETS}/intruders/imagenet",
+    ],
+    "patch_natural": ["--config", PATCH_CONFIG, "--set", f"intruders={DATASETS}/intruders/natural"],
+    "patch_ped2": [
+        "--config",
+        PATCH_CONFIG,
+        "--set",
+        f"intruders={DATASETS}/ped2/training/frames",
+    ],  # fmt: skip
 }
-# Settings that must agree when an existing run directory is reused.
-CHECKED_KEYS = ("data", "size", "width", "batch_size", "epochs", "lr", "seed", "p", "transforms")
+TABLE_ROWS = ["baseline", "patch", "patch_object", "skip"]
+# Settings that must agree when an existing run is reused.
+CHECKED_KEYS = (
+    "data", "size", "width", "batch_size", "epochs", "lr", "seed", "p", "transforms", "intruders"
+)  # fmt: skip
 METRICS = ("micro_auc", "macro_auc", "unnormalised_auc", "padded_micro_auc")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--data", default="../shared/datasets/ped2", help="UCSD Ped2 root")
-    ap.add_argument("--intruders", default="../shared/datasets/intruders/cifar100")
-    ap.add_argument("--preset", default="cpu", help="trainer preset (default: cpu)")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--data", default=None, help="UCSD Ped2 root (default: the configs')")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--variants", nargs="+", default=TABLE_ROWS, choices=list(VARIANTS))
+    ap.add_argument(
+        "--backend", default=None, help="Keras backend to train under (tags runs <row>@<backend>)"
+    )
     ap.add_argument("--runs", default="runs/ped2_table", help="run directories (weights live here)")
     ap.add_argument("--results", default="results/ped2", help="small result files for git")
     ap.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
@@ -64,21 +96,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def run_name(args: argparse.Namespace, variant: str, seed: int) -> str:
+    """``<variant>-s<seed>``, with ``@<backend>`` when ``--backend`` is given."""
+    return f"{variant}-s{seed}" + (f"@{args.backend}" if args.backend else "")
+
+
 def train_command(args: argparse.Namespace, variant: str, seed: int, out: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "trainer", "train", "--preset", args.preset, "--data", args.data]
-    cmd += VARIANTS[variant] + ["--seed", str(seed), "--epochs", str(args.epochs), "--quiet"]
-    cmd += ["--set", f"intruders={args.intruders}"]
+    cmd = [sys.executable, "-m", "trainer", "train", *VARIANTS[variant]]
+    cmd += ["--seed", str(seed), "--quiet"]
+    if args.data:
+        cmd += ["--data", args.data]
     for kv in args.set:
         cmd += ["--set", kv]
     if (out / "checkpoint").exists() and not (out / "evaluation" / "summary.json").exists():
-        return cmd[:4] + ["--out", str(out), "--resume", "--epochs", str(args.epochs), "--quiet"]
+        return cmd[:4] + ["--out", str(out), "--resume", "--quiet"]
     return cmd + ["--out", str(out)]
 
 
-def check_reusable(out: Path, expected: dict[str, Any]) -> None:
+def environment(args: argparse.Namespace) -> dict[str, str]:
+    """The trainer's environment: ``KERAS_BACKEND`` set when ``--backend`` is given."""
+    env = dict(os.environ)
+    if args.backend:
+        env["KERAS_BACKEND"] = args.backend
+    return env
+
+
+def check_reusable(out: Path, expected: dict[str, Any], config: str = "config.yaml") -> None:
     """Raise if the finished run in ``out`` was trained with other settings than ``expected``."""
-    have = yaml.safe_load((out / "config.yaml").read_text())
-    keys = [k for k in CHECKED_KEYS if not (k == "transforms" and expected["p"] == 0)]
+    have = yaml.safe_load((out / config).read_text())
+    keys = [
+        k for k in CHECKED_KEYS if not (k in ("transforms", "intruders") and expected["p"] == 0)
+    ]
     diff = {k: (have.get(k), expected[k]) for k in keys if _norm(have.get(k)) != _norm(expected[k])}
     if diff:
         raise SystemExit(f"{out}: existing run has other settings {diff} (have, want); move it")
@@ -106,60 +154,79 @@ def pinned(args: argparse.Namespace, slot: int, cmd: list[str]) -> list[str]:
     return cmd
 
 
-def run_one(args: argparse.Namespace, variant: str, seed: int, slot: int) -> dict[str, Any]:
-    out = Path(args.runs) / f"{variant}-s{seed}"
+def run_one(args: argparse.Namespace, variant: str, seed: int, slot: int) -> dict[str, Any] | None:
+    name = run_name(args, variant, seed)
+    out = Path(args.runs) / name
     summary = out / "evaluation" / "summary.json"
-    log = Path(args.runs) / f"{variant}-s{seed}.log"
+    log = Path(args.runs) / f"{name}.log"
+    kept = Path(args.results) / f"{name}.config.yaml"
+    if not summary.exists() and kept.exists():  # finished earlier: its small files are kept
+        check_reusable(kept.parent, expected_config(args, variant, seed), kept.name)
+        return kept_row(kept.parent, name)
     if summary.exists():
         check_reusable(out, expected_config(args, variant, seed))
-    elif not args.aggregate_only:
+    elif args.aggregate_only:
+        return None
+    else:
         cmd = train_command(args, variant, seed, out)
         cmd = pinned(args, slot, cmd)
-        print(f"[{time.strftime('%H:%M:%S')}] start {variant} seed {seed}: {' '.join(cmd)}")
+        print(f"[{time.strftime('%H:%M:%S')}] start {name}: {' '.join(cmd)}", flush=True)
         with open(log, "a") as fh:
-            rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT)
+            rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env=environment(args))
         if rc != 0:
-            raise SystemExit(f"{variant} seed {seed} failed (rc {rc}); see {log}")
-        print(f"[{time.strftime('%H:%M:%S')}] done  {variant} seed {seed}")
+            raise SystemExit(f"{name} failed (rc {rc}); see {log}")
+        print(f"[{time.strftime('%H:%M:%S')}] done  {name}", flush=True)
     padded = out / "evaluation-padded" / "summary.json"
     if summary.exists() and not padded.exists() and not args.aggregate_only:
+        data = yaml.safe_load((out / "config.yaml").read_text())["data"]
         cmd = [sys.executable, "-m", "trainer", "evaluate", "--model", str(out / "model.keras")]
-        cmd += ["--data", args.data, "--pad-edges", "--out", str(padded.parent), "--quiet"]
+        cmd += ["--data", data, "--pad-edges", "--out", str(padded.parent), "--quiet"]
         cmd = pinned(args, slot, cmd)
         with open(log, "a") as fh:
-            if subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT) != 0:
+            rc = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env=environment(args))
+            if rc != 0:
                 raise SystemExit(f"padded evaluation of {out} failed; see {log}")
     return collect(args, variant, seed, out)
 
 
 def collect(args: argparse.Namespace, variant: str, seed: int, out: Path) -> dict[str, Any]:
     """Copy the small files of one run to ``--results`` and return its row."""
-    s = json.loads((out / "evaluation" / "summary.json").read_text())
-    h = json.loads((out / "history.json").read_text())
-    row = {
-        "variant": variant,
-        "seed": seed,
-        "micro_auc": s["micro_auc"],
-        "macro_auc": s["macro_auc"],
-        "unnormalised_auc": s["unnormalised_auc"],
-        "padded_micro_auc": None,
-        "epochs": len(h["loss"]),
-        "train_seconds": round(sum(h["epoch_seconds"]), 1),
-        "commit": s.get("commit"),
-    }
-    padded = out / "evaluation-padded" / "summary.json"
-    if padded.exists():
-        row["padded_micro_auc"] = json.loads(padded.read_text())["micro_auc"]
     dest = Path(args.results)
     dest.mkdir(parents=True, exist_ok=True)
-    name = f"{variant}-s{seed}"
+    name = run_name(args, variant, seed)
     shutil.copyfile(out / "evaluation" / "summary.json", dest / f"{name}.summary.json")
     shutil.copyfile(out / "evaluation" / "scores.csv", dest / f"{name}.scores.csv")
     shutil.copyfile(out / "history.json", dest / f"{name}.history.json")
     shutil.copyfile(out / "config.yaml", dest / f"{name}.config.yaml")
+    padded = out / "evaluation-padded" / "summary.json"
     if padded.exists():
         shutil.copyfile(padded, dest / f"{name}.padded.summary.json")
-    return row
+    return kept_row(Path(args.results), name)
+
+
+def kept_row(results: Path, name: str) -> dict[str, Any]:
+    """The table row of the finished run ``name`` (``<variant>-s<seed>[@<backend>]``), read
+    from its small files in ``results``; its variant is ``<variant>[@<backend>]``."""
+    stem, _, backend = name.partition("@")
+    variant, _, seed = stem.rpartition("-s")
+    base = results / name
+    s = json.loads(Path(f"{base}.summary.json").read_text())
+    h = json.loads(Path(f"{base}.history.json").read_text())
+    padded = Path(f"{base}.padded.summary.json")
+    return {
+        "variant": variant + (f"@{backend}" if backend else ""),
+        "seed": int(seed),
+        "micro_auc": s["micro_auc"],
+        "macro_auc": s["macro_auc"],
+        "unnormalised_auc": s["unnormalised_auc"],
+        "padded_micro_auc": json.loads(padded.read_text())["micro_auc"]
+        if padded.exists()
+        else None,
+        "epochs": len(h["loss"]),
+        "train_seconds": round(sum(h["epoch_seconds"]), 1),
+        "commit": s.get("commit"),
+        "backend": s.get("backend") or h.get("backend"),
+    }
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -180,7 +247,30 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "values": vals,
             }
         table[variant] = entry
+    for variant, entry in table.items():
+        base = "baseline" + variant[variant.index("@") :] if "@" in variant else "baseline"
+        if variant != base and base in table:
+            entry["paired_vs_baseline"] = paired(rows, variant, base)
     return table
+
+
+def paired(rows: list[dict[str, Any]], variant: str, base: str) -> dict[str, Any]:
+    """Micro AUC of ``variant`` minus ``base`` on the seeds both have: mean, sample std, the
+    paired t statistic and its two-sided p-value (None below 2 seeds), and how many are > 0."""
+    mine = {r["seed"]: r["micro_auc"] for r in rows if r["variant"] == variant}
+    theirs = {r["seed"]: r["micro_auc"] for r in rows if r["variant"] == base}
+    seeds = sorted(set(mine) & set(theirs))
+    diffs = [mine[s] - theirs[s] for s in seeds]
+    out: dict[str, Any] = {"seeds": seeds, "diffs": diffs, "positive": sum(d > 0 for d in diffs)}
+    out["mean"] = statistics.fmean(diffs) if diffs else None
+    out["std"] = out["t"] = out["p"] = None
+    if len(diffs) > 1:
+        from scipy import stats
+
+        out["std"] = statistics.stdev(diffs)
+        test = stats.ttest_rel([mine[s] for s in seeds], [theirs[s] for s in seeds])
+        out["t"], out["p"] = float(test.statistic), float(test.pvalue)
+    return out
 
 
 def markdown(table: dict[str, Any]) -> str:
@@ -191,17 +281,25 @@ def markdown(table: dict[str, Any]) -> str:
         sd = "" if e["std"] is None else f" ± {e['std'] * scale:.2f}"
         return f"{e['mean'] * scale:.2f}{sd}"
 
+    def vs_baseline(entry: dict[str, Any]) -> str:
+        pv = entry.get("paired_vs_baseline")
+        if not pv or pv["mean"] is None:
+            return "-"
+        sd = "" if pv["std"] is None else f" ± {pv['std'] * 100:.2f}"
+        p = "" if pv["p"] is None else f", p = {pv['p']:.3f}"
+        return f"{pv['mean'] * 100:+.2f}{sd} ({pv['positive']}/{len(pv['diffs'])} > 0{p})"
+
     lines = [
-        "| variant | seeds | micro AUC | padded micro AUC | macro AUC | unnormalised AUC "
-        "| training s/model |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| variant | seeds | micro AUC | paired vs baseline | padded micro AUC | macro AUC "
+        "| unnormalised AUC | training s/model |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for v, e in table.items():
         seeds = ",".join(map(str, e["seeds"]))
         lines.append(
-            f"| {v} | {seeds} | {cell(e, 'micro_auc')} | {cell(e, 'padded_micro_auc')} "
-            f"| {cell(e, 'macro_auc')} | {cell(e, 'unnormalised_auc')} "
-            f"| {cell(e, 'train_seconds', 1.0)} |"
+            f"| {v} | {seeds} | {cell(e, 'micro_auc')} | {vs_baseline(e)} "
+            f"| {cell(e, 'padded_micro_auc')} | {cell(e, 'macro_auc')} "
+            f"| {cell(e, 'unnormalised_auc')} | {cell(e, 'train_seconds', 1.0)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -214,9 +312,16 @@ def main(argv: list[str] | None = None) -> int:
         futures = [
             pool.submit(run_one, args, v, s, i % max(1, args.jobs)) for i, (v, s) in enumerate(work)
         ]
-        rows = [f.result() for f in futures]
-    table = aggregate(rows)
+        for f in futures:
+            f.result()
+    # The table holds every finished run in --results, not only the ones asked for now.
     dest = Path(args.results)
+    dest.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name.removesuffix(".summary.json") for p in dest.glob("*.summary.json"))
+    rows = [kept_row(dest, n) for n in names if not n.endswith(".padded")]
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    rows.sort(key=lambda r: (order.get(r["variant"].split("@")[0], 99), r["variant"], r["seed"]))
+    table = aggregate(rows)
     (dest / "table.json").write_text(json.dumps({"runs": rows, "table": table}, indent=2) + "\n")
     (dest / "table.md").write_text(markdown(table))
     print(markdown(table))

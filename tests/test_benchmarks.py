@@ -37,12 +37,36 @@ def test_aggregate_mean_and_sample_std(table):
     assert t["skip"]["micro_auc"]["std"] is None  # one seed: no spread, not 0
     assert "padded_micro_auc" not in t["skip"]
     md = table.markdown(t)
-    assert "| baseline | 0,1,2 | 74.00 ± 4.00 |" in md
-    assert "| skip | 0 | 80.00 | - |" in md
+    assert "| baseline | 0,1,2 | 74.00 ± 4.00 | - |" in md
+    assert "| skip | 0 | 80.00 | +10.00 (1/1 > 0) | - |" in md
+
+
+def test_paired_test_against_the_baseline_on_common_seeds(table):
+    base = [0.70, 0.74, 0.78, 0.72]
+    gain = [0.02, 0.03, -0.01]
+    rows = [row("baseline", s, v) for s, v in enumerate(base)]
+    rows += [row("patch", s, base[s] + g) for s, g in enumerate(gain)]
+    rows += [
+        row("patch@torch", 0, 0.9),
+        row("baseline@torch", 0, 0.8),
+        row("baseline@torch", 1, 0.8),
+    ]
+    t = table.aggregate(rows)
+    pv = t["patch"]["paired_vs_baseline"]
+    assert pv["seeds"] == [0, 1, 2] and pv["positive"] == 2
+    assert pv["mean"] == pytest.approx(statistics.fmean(gain))
+    assert pv["std"] == pytest.approx(statistics.stdev(gain))
+    from scipy import stats
+
+    want = stats.ttest_rel([base[s] + g for s, g in enumerate(gain)], base[:3])
+    assert pv["t"] == pytest.approx(want.statistic) and pv["p"] == pytest.approx(want.pvalue)
+    assert "paired_vs_baseline" not in t["baseline"]
+    tagged = t["patch@torch"]["paired_vs_baseline"]  # compared with the same backend's baseline
+    assert tagged["seeds"] == [0] and tagged["mean"] == pytest.approx(0.1) and tagged["p"] is None
 
 
 def test_existing_run_with_other_settings_is_not_reused(table, tmp_path):
-    args = table.parse_args(["--runs", str(tmp_path), "--epochs", "10"])
+    args = table.parse_args(["--runs", str(tmp_path)])
     expected = table.expected_config(args, "skip", 1)
     run = tmp_path / "skip-s1"
     run.mkdir()
@@ -59,3 +83,32 @@ def test_every_variant_resolves_to_a_valid_config(table):
     assert configs["baseline"]["p"] == 0
     assert [t["name"] for t in configs["mix"]["transforms"]] == ["smoothmix_s", "skip_frame"]
     assert all(c["epochs"] == 10 and c["size"] == [64, 64] for c in configs.values())
+    # The patch rows: the paper's content by default, ours only where named.
+    content = {v: c["transforms"][0]["params"].get("content") for v, c in configs.items()}
+    assert content["patch_object"] == "object"
+    assert all(content[v] == "window" for v in configs if "patch" in v and v != "patch_object")
+    assert configs["cutmix"]["transforms"][0]["name"] == "cutmix"
+    assert configs["patch_ped2"]["intruders"].endswith("ped2/training/frames")
+    cifar = [v for v, c in configs.items() if c["intruders"].endswith("intruders/cifar100")]
+    assert {"patch", "patch_object", "smoothmix_c", "cutmix", "mixup_patch"} <= set(cifar)
+
+
+def test_a_finished_run_kept_in_results_is_reused_not_retrained(table, tmp_path):
+    """The small files in --results are enough: the next session continues the table."""
+    res = tmp_path / "results"
+    res.mkdir()
+    args = table.parse_args(["--runs", str(tmp_path / "runs"), "--results", str(res)])
+    args.aggregate_only = False
+    expected = table.expected_config(args, "skip", 3)
+    (res / "skip-s3.config.yaml").write_text(yaml.safe_dump(expected))
+    (res / "skip-s3.summary.json").write_text(
+        '{"micro_auc": 0.8, "macro_auc": 0.7, "unnormalised_auc": 0.6, "commit": "abc"}'
+    )
+    (res / "skip-s3.history.json").write_text('{"loss": [1, 2], "epoch_seconds": [3, 4]}')
+    (tmp_path / "runs").mkdir()
+    r = table.run_one(args, "skip", 3, 0)  # would train (and fail) if it did not reuse
+    assert r["variant"] == "skip" and r["seed"] == 3 and r["epochs"] == 2
+    assert r["train_seconds"] == 7 and r["micro_auc"] == 0.8
+    (res / "skip-s3.config.yaml").write_text(yaml.safe_dump({**expected, "lr": 1.0}))
+    with pytest.raises(SystemExit, match="lr"):
+        table.run_one(args, "skip", 3, 0)

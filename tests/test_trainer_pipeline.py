@@ -210,3 +210,22 @@ def test_config_imports_register_a_users_transform(tmp_path, monkeypatch):
     assert type(pipe.transforms[0]).__name__ == "Reverse"
     with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
         build_pseudo_pipeline(cfg.replace(imports=["no_such_module_xyz"]))
+
+
+def test_intruders_key_reads_cifar100_by_prefix(tmp_path):
+    """``intruders: cifar100:<path>`` (as trainer/config.py documents) reads a local copy."""
+    import pickle
+
+    import pseudoanom
+    from trainer.pipeline import intruder_source
+
+    data = np.random.default_rng(0).integers(0, 256, (3, 3072), dtype=np.uint8)
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    (folder / "train").write_bytes(pickle.dumps({b"data": data}, protocol=2))
+    for path in (tmp_path, folder):
+        src = intruder_source(f"cifar100:{path}")
+        assert isinstance(src, pseudoanom.Cifar100Source) and len(src) == 3
+        assert src.sample(np.random.default_rng(0)).shape == (32, 32, 3)
+    with pytest.raises(pseudoanom.IntruderNotFoundError, match="CIFAR-100 not found"):
+        intruder_source(f"cifar100:{tmp_path / 'missing'}")

@@ -42,13 +42,17 @@ __all__ = [
 def intruder_source(spec: str) -> Any:
     """The intruder source named by the config's ``intruders`` key.
 
-    ``"embedded"`` gives the library's default (nothing on disk); anything else is a path
-    handed to ``pseudoanom.intruders.as_source`` (image folder, CIFAR-100, video frames).
+    ``"embedded"`` gives the library's default (nothing on disk); ``"cifar100:<path>"`` reads
+    CIFAR-100's training images from a local ``cifar-100-python.tar.gz`` or its extracted
+    folder at ``<path>`` (never downloads); anything else is a path handed to
+    ``pseudoanom.intruders.as_source`` (image folder, CIFAR-100, video frames).
     """
-    from pseudoanom.intruders import as_source
+    from pseudoanom.intruders import Cifar100Source, as_source
 
     if spec in ("embedded", "", None):
         return as_source(None)
+    if spec.startswith("cifar100:"):
+        return Cifar100Source(spec.removeprefix("cifar100:"))
     return as_source(spec)
 
 

@@ -20,8 +20,14 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-VARIANTS = ("baseline", "patch", "skip", "mix")
-COLORS = {"baseline": "tab:gray", "patch": "tab:blue", "skip": "tab:green", "mix": "tab:purple"}
+VARIANTS = ("baseline", "patch", "patch_object", "skip")
+COLORS = {
+    "baseline": "tab:gray",
+    "patch": "tab:blue",
+    "patch_object": "tab:orange",
+    "skip": "tab:green",
+    "mix": "tab:purple",
+}
 
 
 def read_scores(path: Path) -> dict[str, dict[str, np.ndarray]]:

@@ -115,6 +115,23 @@ class IntruderSource:
         """Plain-dict form ``{"kind": ..., **constructor_args}`` (see :func:`from_dict`)."""
         return {"kind": self.kind, **self._init_args()}
 
+    # Pickling and deep copies (a PyTorch DataLoader's spawn workers, multiprocessing) carry the
+    # settings only: a lock cannot be pickled, and decoded images are decoded again lazily
+    # where the copy is used rather than shipped to every worker.
+    def _fresh_state(self) -> dict[str, Any]:
+        """Attributes rebuilt, not copied, by pickle and deepcopy (a lock, caches)."""
+        return {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for key in self._fresh_state():
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.update(self._fresh_state())
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._init_args().items())
         return f"{type(self).__name__}({args})"
@@ -126,8 +143,10 @@ class _CachedSource(IntruderSource):
     cache_size: int
 
     def __init__(self) -> None:
-        self._cache: OrderedDict[Any, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self.__dict__.update(self._fresh_state())
+
+    def _fresh_state(self) -> dict[str, Any]:
+        return {"_cache": OrderedDict(), "_lock": threading.Lock()}
 
     def _cached(self, key: Any, load: Callable[[], np.ndarray]) -> np.ndarray:
         with self._lock:
@@ -288,8 +307,10 @@ class Cifar100Source(IntruderSource):
         self.path = Path(path)
         self.split = split
         self._resolved = self._resolve()
-        self._images: np.ndarray | None = None
-        self._lock = threading.Lock()
+        self.__dict__.update(self._fresh_state())
+
+    def _fresh_state(self) -> dict[str, Any]:
+        return {"_images": None, "_lock": threading.Lock()}
 
     def _resolve(self) -> tuple[str, Path]:
         p = self.path
@@ -474,8 +495,10 @@ class EmbeddedSource(IntruderSource):
         self.size = check_positive_int(size, "size", minimum=8)
         self.seed = check_positive_int(seed, "seed", minimum=0)
         self.sklearn_images = bool(sklearn_images)
-        self._bank: list[np.ndarray] | None = None
-        self._lock = threading.Lock()
+        self.__dict__.update(self._fresh_state())
+
+    def _fresh_state(self) -> dict[str, Any]:
+        return {"_bank": None, "_lock": threading.Lock()}
 
     @property
     def bank(self) -> list[np.ndarray]:

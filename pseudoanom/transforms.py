@@ -320,6 +320,16 @@ class PatchTransform(Transform):
         self.intruder_transform = _as_albumentations(intruder_transform)
         self._local = threading.local()  # per-thread copies of intruder_transform
 
+    # Pickle and deepcopy (spawn workers, multiprocessing) leave out the per-thread copies.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_local", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form; an ``intruder_transform`` is stored as ``A.to_dict(transform)``."""
         d = super().to_dict()

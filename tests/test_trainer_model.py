@@ -184,7 +184,6 @@ def test_equals_the_reference_pytorch_network(shape):
 
     # Training mode: batch statistics, and one update of the moving statistics each.
     bn_names = [lyr.name for lyr in model.layers if isinstance(lyr, layers.BatchNormalization)]
-    before = [model.get_layer(n).moving_variance.numpy() for n in bn_names]
     net.train()
     out_t = net(xt)
     loss_t = torch.mean((out_t - torch.from_numpy(np.zeros_like(xt.numpy()) + 0.25)) ** 2)
@@ -207,19 +206,146 @@ def test_equals_the_reference_pytorch_network(shape):
         g = np.asarray(grads[f"{name}/kernel"]).transpose(4, 3, 0, 1, 2)
         np.testing.assert_allclose(g, conv.weight.grad.numpy(), rtol=1e-3, atol=1e-5)
 
+    # One update of the moving statistics, torch's: unbiased variance, momentum 0.1.
     tbns = [m for m in net if isinstance(m, torch.nn.BatchNorm3d)]
-    for name, old, tbn, conv in zip(bn_names, before, tbns, convs[:-1], strict=True):
+    for name, tbn, conv in zip(bn_names, tbns, convs[:-1], strict=True):
         bn = model.get_layer(name)
         bias = conv.bias.detach().numpy()
         np.testing.assert_allclose(
             bn.moving_mean.numpy(), tbn.running_mean.numpy() - bias, atol=1e-5
         )
-        # Keras averages the biased batch variance, torch the unbiased one (factor n / (n-1)).
-        n = len(x) * int(np.prod(bn.output.shape[1:4]))
-        batch_var = (bn.moving_variance.numpy() - 0.9 * old) / 0.1
-        np.testing.assert_allclose(
-            tbn.running_var.numpy(), 0.9 * old + 0.1 * batch_var * n / (n - 1), rtol=1e-4
+        np.testing.assert_allclose(bn.moving_variance.numpy(), tbn.running_var.numpy(), rtol=1e-4)
+
+
+# The same checks under the torch backend, where the layers call torch's own kernels
+# (F.conv3d, F.conv_transpose3d, F.batch_norm) on (B, C, T, H, W) views, in both internal
+# layouts; then weights go from one layout to the other, and a model file to TensorFlow.
+TORCH_BACKEND_SCRIPT = """
+import json, os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import numpy as np
+import torch
+import keras
+from trainer.losses import DualLossAutoencoder
+from trainer.model import build_autoencoder
+
+{helpers}
+
+out = sys.argv[1]
+shape = (8, 16, 32, 1)
+report = {{}}
+for fmt in ("channels_last", "channels_first"):
+    rng = np.random.default_rng(11)
+    model = build_autoencoder(shape, width=0.125, data_format=fmt)
+    net = torch_reference(torch, 1, 0.125)
+    copy_keras_into_torch(torch, model, net, rng)
+    x = rng.uniform(-1, 1, (2, *shape)).astype(np.float32)
+    xt = torch.from_numpy(x.transpose(0, 4, 1, 2, 3).copy())
+    net.eval()
+    with torch.no_grad():
+        want = net(xt).numpy().transpose(0, 2, 3, 4, 1)
+    got = keras.ops.convert_to_numpy(model(x, training=False))
+    net.train()
+    out_t = net(xt)
+    out_k = model(torch.from_numpy(x), training=True)
+    ((out_t - 0.25) ** 2).mean().backward()
+    ((out_k - 0.25) ** 2).mean().backward()
+    g_t = net[0].weight.grad.numpy()
+    g_k = model.get_layer("enc1").kernel.value.grad.numpy().transpose(4, 3, 0, 1, 2)
+    out_t = out_t.detach().numpy().transpose(0, 2, 3, 4, 1)
+    tbns = [m for m in net if isinstance(m, torch.nn.BatchNorm3d)]
+    names = ("enc1", "enc2", "enc3", "enc4", "dec1", "dec2", "dec3")
+    bns = [model.get_layer(n + "_bn") for n in names]
+    report[fmt] = {{
+        "eval": float(np.abs(got - want).max()),
+        "train": float(np.abs(out_k.detach().numpy() - out_t).max()),
+        "grad": float(np.abs(g_k - g_t).max() / np.abs(g_t).max()),
+        "running_var": max(
+            float(np.abs(b.moving_variance.numpy() - t.running_var.numpy()).max())
+            for b, t in zip(bns, tbns)
+        ),
+    }}
+
+# Three Adam steps from the same weights in each layout; the last model is saved.
+rng = np.random.default_rng(5)
+x = rng.uniform(-1, 1, (4, *shape)).astype(np.float32)
+y = np.clip(x + 0.1, -1, 1)
+flags = np.array([0, 1, 0, 0], np.float32)
+keras.utils.set_random_seed(0)
+init = build_autoencoder(shape, width=0.125).get_weights()
+models = {{}}
+for fmt in ("channels_first", "channels_last"):
+    m = build_autoencoder(shape, width=0.125, data_format=fmt, model_class=DualLossAutoencoder)
+    m.set_weights(init)
+    m.compile(optimizer=keras.optimizers.Adam(1e-4))
+    report["losses_" + fmt] = [
+        float(m.train_on_batch(x, y, sample_weight=flags, return_dict=True)["loss"])
+        for _ in range(3)
+    ]
+    models[fmt] = m
+# Weights trained channels_first, loaded into a channels_last model: the same predictions.
+cl = build_autoencoder(shape, width=0.125, data_format="channels_last")
+models["channels_first"].save_weights(os.path.join(out, "cf.weights.h5"))
+cl.load_weights(os.path.join(out, "cf.weights.h5"))
+pred_cf = keras.ops.convert_to_numpy(models["channels_first"](x, training=False))
+pred_cl = keras.ops.convert_to_numpy(cl(x, training=False))
+report["cross_layout"] = float(np.abs(pred_cl - pred_cf).max())
+models["channels_last"].save(os.path.join(out, "torch.keras"))
+pred = keras.ops.convert_to_numpy(models["channels_last"](x, training=False))
+np.savez(os.path.join(out, "torch.npz"), x=x, y=y, flags=flags, pred=pred)
+np.savez(os.path.join(out, "init.npz"), *init)
+print(json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_torch_backend_equals_reference_in_both_layouts_and_tensorflow(tmp_path):
+    """Under KERAS_BACKEND=torch (a subprocess): the reference's outputs, gradients and
+    running statistics in both internal layouts; the same weights and training losses in both;
+    its model file predicts the same under TensorFlow, and TensorFlow trains to the same losses.
+    """
+    pytest.importorskip("torch")
+    import inspect
+
+    helpers = inspect.getsource(torch_reference) + "\n\n" + inspect.getsource(copy_keras_into_torch)
+    script = tmp_path / "torch_backend.py"
+    script.write_text(TORCH_BACKEND_SCRIPT.format(helpers=helpers))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    for fmt in ("channels_last", "channels_first"):
+        assert r[fmt]["eval"] < 1e-4, r
+        assert r[fmt]["train"] < 1e-4, r
+        assert r[fmt]["grad"] < 1e-4, r
+        assert r[fmt]["running_var"] < 1e-5, r
+    np.testing.assert_allclose(r["losses_channels_first"], r["losses_channels_last"], rtol=1e-5)
+    assert r["cross_layout"] < 1e-5
+
+    # The torch-saved model under TensorFlow: same predictions, and the same three losses.
+    data = np.load(tmp_path / "torch.npz")
+    loaded = keras.saving.load_model(tmp_path / "torch.keras", safe_mode=True)
+    assert isinstance(loaded, DualLossAutoencoder)
+    np.testing.assert_allclose(loaded.predict(data["x"], verbose=0), data["pred"], atol=1e-5)
+    init = np.load(tmp_path / "init.npz")
+    model = build_dual_loss_autoencoder(data["x"].shape[1:], width=0.125)
+    model.set_weights([init[f"arr_{i}"] for i in range(len(init.files))])
+    model.compile(optimizer=keras.optimizers.Adam(1e-4))
+    losses = [
+        float(
+            model.train_on_batch(
+                data["x"], data["y"], sample_weight=data["flags"], return_dict=True
+            )["loss"]
         )
+        for _ in range(3)
+    ]
+    np.testing.assert_allclose(losses, r["losses_channels_last"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(12, 32, 32, 1), (16, 40, 32, 1), (16, 32, 32), (16, 32, 32, 0)])

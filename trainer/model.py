@@ -12,24 +12,32 @@ pseudo-anomaly code adds) layer for layer:
   ``output_padding=1`` on strided axes, 0 on the last layer's stride-1 time axis), BatchNorm +
   LeakyReLU after each but the last, then ``tanh`` because inputs live in [-1, 1].
 
-Where it matches the reference exactly, and the two places it deliberately does not:
+What it takes to match the reference exactly, and the one deliberate difference:
 
 * **Alignment.** Keras' ``padding="same"`` with stride 2 on an even size pads only after the
   input, so its windows are centred on odd positions; torch's ``padding=1`` pads on both sides
   and centres them on even positions. :class:`SymmetricPadConv3D` and
   :class:`SymmetricPadConv3DTranspose` compute torch's alignment under every backend, with the
   same output shapes as ``"same"``.
-* **BatchNorm** uses the reference's (PyTorch's default) constants: momentum 0.1 in torch's
-  convention, which is ``momentum=0.9`` in Keras', and ``epsilon=1e-5``. Keras' moving variance
-  averages the *biased* batch variance where torch uses the unbiased one (a factor n/(n-1),
-  n = B*T*H*W at that layer: 1.0005 at the paper's bottleneck, batch 4 of 16x256x256); the
-  training-mode outputs are identical.
+* **BatchNorm** (:class:`BatchNormalization`) uses the reference's (PyTorch's default)
+  constants, momentum 0.1 in torch's convention (``momentum=0.9`` in Keras') and
+  ``epsilon=1e-5``, and torch's moving variance, which averages the *unbiased* batch variance
+  (Keras' own layer averages the biased one).
 * **No bias before BatchNorm.** The reference's convolutions all have a bias; the ones followed
   by BatchNorm here do not. Such a bias cancels in training-mode BatchNorm (it is subtracted
   with the batch mean) and is absorbed by the moving mean in inference, so the two networks
   compute the same functions; the output layer keeps its bias.
 
-Only ``keras.layers`` and ``keras.ops`` are used so the model builds under any Keras 3 backend.
+``tests/test_trainer_model.py`` copies the weights into a plain PyTorch ``AutoEncoderCov3D`` and
+checks outputs (inference and training mode), loss, gradients and moving statistics.
+
+Speed under the torch backend: these layers call torch's own kernels (``F.conv3d``,
+``F.conv_transpose3d``, ``F.batch_norm``) on ``(B, C, T, H, W)`` *views* of the channels_last
+tensors. Keras' torch backend instead copies every conv input to channels_first and back to
+torch's channels_last memory format, crops transposed-conv outputs with a copy, and builds
+BatchNorm from a dozen element-wise ops; on a 2-core CPU that made its step about half as fast
+as plain PyTorch (see ``benchmarks/train_step_vs_torch.py``). Under TensorFlow and JAX the
+layers use ``keras.ops`` only, so the model builds under any Keras 3 backend.
 """
 
 from __future__ import annotations
@@ -83,6 +91,10 @@ def check_input_shape(input_shape: tuple[int, int, int, int]) -> None:
         raise ValueError(f"input_shape {tuple(input_shape)}: channels must be positive")
 
 
+def _channel_axis(data_format: str) -> int:
+    return -1 if data_format == "channels_last" else 1
+
+
 def _spatial_axes(data_format: str) -> tuple[int, int, int]:
     return (1, 2, 3) if data_format == "channels_last" else (2, 3, 4)
 
@@ -93,6 +105,39 @@ def _symmetric_pads(kernel_size, data_format: str) -> list[list[int]]:
     for axis, k in zip(_spatial_axes(data_format), kernel_size, strict=True):
         pads[axis] = [(k - 1) // 2, (k - 1) // 2]
     return pads
+
+
+def _torch_kernels() -> bool:
+    """Whether to call torch's own kernels: torch backend, outside a stateless/symbolic scope.
+
+    Keras traces shapes (``compute_output_spec``) and runs ``stateless_call`` inside a
+    ``StatelessScope``; there the portable ``keras.ops`` path runs instead.
+    """
+    if keras.backend.backend() != "torch":
+        return False
+    try:
+        from keras.src.backend.common.stateless_scope import in_stateless_scope
+    except ImportError:  # pragma: no cover - a Keras without it: stay portable
+        return False
+    return not in_stateless_scope()
+
+
+def _to_torch_layout(x, data_format: str):
+    """``(B, C, T, H, W)`` view of ``x``: a permutation, no copy, for channels_last.
+
+    A channels_last tensor viewed this way has torch's ``channels_last_3d`` strides, which
+    oneDNN's convolutions and torch's BatchNorm use as they are (no reordering copy).
+    """
+    return x if data_format == "channels_first" else x.permute(0, 4, 1, 2, 3)
+
+
+def _from_torch_layout(y, data_format: str):
+    return y if data_format == "channels_first" else y.permute(0, 2, 3, 4, 1)
+
+
+def _torch_kernel(kernel):
+    """Keras kernel ``(kd, kh, kw, a, b)`` as torch's ``(b, a, kd, kh, kw)`` (a view)."""
+    return ops.convert_to_tensor(kernel).permute(4, 3, 0, 1, 2)
 
 
 @keras.saving.register_keras_serializable(package="trainer")
@@ -110,6 +155,23 @@ class SymmetricPadConv3D(layers.Conv3D):
         super().__init__(filters, kernel_size, **kwargs)
         if any(k % 2 == 0 for k in self.kernel_size):
             raise ValueError(f"{type(self).__name__} needs odd kernel sizes: {self.kernel_size}")
+
+    def call(self, inputs):
+        if not _torch_kernels():
+            return super().call(inputs)
+        import torch.nn.functional as F
+
+        bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
+        y = F.conv3d(
+            _to_torch_layout(inputs, self.data_format),
+            _torch_kernel(self.kernel),
+            bias,
+            stride=tuple(self.strides),
+            padding=tuple((k - 1) // 2 for k in self.kernel_size),
+            dilation=tuple(self.dilation_rate),
+        )
+        y = _from_torch_layout(y, self.data_format)
+        return y if self.activation is None else self.activation(y)
 
     def convolution_op(self, inputs, kernel):
         padded = ops.pad(inputs, _symmetric_pads(self.kernel_size, self.data_format))
@@ -146,6 +208,8 @@ class SymmetricPadConv3DTranspose(layers.Conv3DTranspose):
             raise ValueError(f"{type(self).__name__} sets its own output padding")
 
     def call(self, inputs):
+        if _torch_kernels():
+            return self._torch_call(inputs)
         full = ops.conv_transpose(
             inputs,
             self.kernel,
@@ -172,6 +236,103 @@ class SymmetricPadConv3DTranspose(layers.Conv3DTranspose):
             outputs = self.activation(outputs)
         return outputs
 
+    def _torch_call(self, inputs):
+        import torch.nn.functional as F
+
+        bias = ops.convert_to_tensor(self.bias) if self.use_bias else None
+        y = F.conv_transpose3d(
+            _to_torch_layout(inputs, self.data_format),
+            _torch_kernel(self.kernel),
+            bias,
+            stride=tuple(self.strides),
+            padding=tuple((k - 1) // 2 for k in self.kernel_size),
+            output_padding=tuple(s - 1 for s in self.strides),
+            dilation=tuple(self.dilation_rate),
+        )
+        y = _from_torch_layout(y, self.data_format)
+        return y if self.activation is None else self.activation(y)
+
+
+@keras.saving.register_keras_serializable(package="trainer")
+class BatchNormalization(layers.BatchNormalization):
+    """Keras' ``BatchNormalization`` with PyTorch's ``BatchNorm3d`` semantics.
+
+    The same weights and config as ``keras.layers.BatchNormalization`` (so saved models and
+    ``class_name`` checks see a BatchNormalization), and two differences, both the reference's:
+
+    * the moving variance averages the *unbiased* batch variance (``n / (n - 1)`` times the
+      biased one that normalises the batch, n = values per channel), as torch does; under
+      ``synchronized=True`` n counts the values of every replica;
+    * under the torch backend the layer calls ``torch.nn.functional.batch_norm``, torch's
+      fused kernel, which also updates the moving statistics; Keras' portable version is a
+      dozen element-wise ops (and as many in the backward pass) over the 5-D activations.
+
+    Defaults are the reference's constants, ``momentum=0.9`` (torch's 0.1) and
+    ``epsilon=1e-5``.
+    """
+
+    def __init__(self, axis=-1, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, **kwargs):
+        super().__init__(axis=axis, momentum=momentum, epsilon=epsilon, **kwargs)
+
+    def call(self, inputs, training=None, mask=None):
+        if mask is not None or self.renorm:
+            return super().call(inputs, training=training, mask=mask)
+        if _torch_kernels() and not self.synchronized:
+            return self._torch_call(inputs, training)
+        if not (training and self.trainable):
+            return super().call(inputs, training=training, mask=mask)
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        mean, variance = self._moments(x, None)
+        n = ops.cast(ops.size(x), "float32") / float(x.shape[self.axis])
+        if self.synchronized:
+            n = n * _replicas_in_sync()
+        unbiased = variance * (n / ops.maximum(n - 1.0, 1.0))
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + ops.cast(mean, "float32") * (1.0 - m))
+        self.moving_variance.assign(
+            self.moving_variance * m + ops.cast(unbiased, "float32") * (1.0 - m)
+        )
+        gamma = ops.cast(self.gamma, x.dtype) if self.scale else None
+        beta = ops.cast(self.beta, x.dtype) if self.center else None
+        outputs = ops.batch_normalization(
+            x, mean, variance, axis=self.axis, offset=beta, scale=gamma, epsilon=self.epsilon
+        )
+        return ops.cast(outputs, self.compute_dtype)
+
+    def _torch_call(self, inputs, training):
+        import torch.nn.functional as F
+
+        axis = self.axis % inputs.ndim
+        if axis not in (1, inputs.ndim - 1):
+            return super().call(inputs, training=training)
+        channels_last = axis == inputs.ndim - 1 and inputs.ndim > 2
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        if channels_last:
+            x = x.permute(0, x.ndim - 1, *range(1, x.ndim - 1))
+        y = F.batch_norm(
+            x,
+            self.moving_mean.value,  # updated in place when training, as torch does
+            self.moving_variance.value,
+            ops.cast(self.gamma, x.dtype) if self.scale else None,
+            ops.cast(self.beta, x.dtype) if self.center else None,
+            training=bool(training and self.trainable),
+            momentum=1.0 - self.momentum,
+            eps=self.epsilon,
+        )
+        if channels_last:
+            y = y.permute(0, *range(2, y.ndim), 1)
+        return ops.cast(y, self.compute_dtype)
+
+
+def _replicas_in_sync() -> float:
+    """Replicas of the current ``tf.distribute`` replica context (1 outside one)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1.0
+    import tensorflow as tf
+
+    ctx = tf.distribute.get_replica_context()
+    return float(ctx.num_replicas_in_sync) if ctx is not None else 1.0
+
 
 def conv_block(
     x,
@@ -181,12 +342,19 @@ def conv_block(
     sync_batchnorm: bool = False,
     bn_momentum: float = BN_MOMENTUM,
     bn_epsilon: float = BN_EPSILON,
+    data_format: str = "channels_last",
 ):
     """Conv3D (kernel 3, torch padding 1) -> BatchNorm -> LeakyReLU(0.2)."""
     # No bias: BatchNorm's beta makes it redundant (see the module docstring).
-    x = SymmetricPadConv3D(filters, 3, strides=strides, use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(
-        momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batchnorm, name=f"{name}_bn"
+    x = SymmetricPadConv3D(
+        filters, 3, strides=strides, use_bias=False, data_format=data_format, name=name
+    )(x)
+    x = BatchNormalization(
+        axis=_channel_axis(data_format),
+        momentum=bn_momentum,
+        epsilon=bn_epsilon,
+        synchronized=sync_batchnorm,
+        name=f"{name}_bn",
     )(x)
     return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
 
@@ -199,11 +367,18 @@ def deconv_block(
     sync_batchnorm: bool = False,
     bn_momentum: float = BN_MOMENTUM,
     bn_epsilon: float = BN_EPSILON,
+    data_format: str = "channels_last",
 ):
     """Conv3DTranspose (kernel 3, torch padding 1 / output padding 1) -> BatchNorm -> LeakyReLU."""
-    x = SymmetricPadConv3DTranspose(filters, 3, strides=strides, use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(
-        momentum=bn_momentum, epsilon=bn_epsilon, synchronized=sync_batchnorm, name=f"{name}_bn"
+    x = SymmetricPadConv3DTranspose(
+        filters, 3, strides=strides, use_bias=False, data_format=data_format, name=name
+    )(x)
+    x = BatchNormalization(
+        axis=_channel_axis(data_format),
+        momentum=bn_momentum,
+        epsilon=bn_epsilon,
+        synchronized=sync_batchnorm,
+        name=f"{name}_bn",
     )(x)
     return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
 
@@ -214,6 +389,7 @@ def encoder(
     sync_batchnorm: bool = False,
     bn_momentum: float = BN_MOMENTUM,
     bn_epsilon: float = BN_EPSILON,
+    data_format: str = "channels_last",
 ):
     """Apply the four strided Conv3D blocks; returns the bottleneck tensor."""
     for i, (filters, strides) in enumerate(zip(ENCODER_FILTERS, ENCODER_STRIDES, strict=True)):
@@ -225,6 +401,7 @@ def encoder(
             sync_batchnorm=sync_batchnorm,
             bn_momentum=bn_momentum,
             bn_epsilon=bn_epsilon,
+            data_format=data_format,
         )
     return x
 
@@ -236,8 +413,13 @@ def decoder(
     sync_batchnorm: bool = False,
     bn_momentum: float = BN_MOMENTUM,
     bn_epsilon: float = BN_EPSILON,
+    data_format: str = "channels_last",
 ):
-    """Mirror of :func:`encoder`, ending in a ``channels``-channel tanh reconstruction."""
+    """Mirror of :func:`encoder`, ending in a ``channels``-channel tanh reconstruction.
+
+    With ``data_format="channels_first"`` the input is ``(B, C, T, H, W)`` and the output is
+    turned back to ``(B, T, H, W, C)`` before the tanh.
+    """
     for i, (filters, strides) in enumerate(zip(DECODER_FILTERS, DECODER_STRIDES[:-1], strict=True)):
         x = deconv_block(
             x,
@@ -247,8 +429,13 @@ def decoder(
             sync_batchnorm=sync_batchnorm,
             bn_momentum=bn_momentum,
             bn_epsilon=bn_epsilon,
+            data_format=data_format,
         )
-    x = SymmetricPadConv3DTranspose(channels, 3, strides=DECODER_STRIDES[-1], name="dec_out")(x)
+    x = SymmetricPadConv3DTranspose(
+        channels, 3, strides=DECODER_STRIDES[-1], data_format=data_format, name="dec_out"
+    )(x)
+    if data_format == "channels_first":
+        x = layers.Permute((2, 3, 4, 1), name="to_channels_last")(x)
     # float32 output under mixed precision: the reconstruction feeds the loss and PSNR.
     return layers.Activation("tanh", dtype="float32", name="reconstruction")(x)
 
@@ -261,6 +448,7 @@ def build_autoencoder(
     sync_batchnorm: bool = False,
     bn_momentum: float = BN_MOMENTUM,
     bn_epsilon: float = BN_EPSILON,
+    data_format: str = "channels_last",
 ) -> keras.Model:
     """Build the Conv3D autoencoder as a functional model.
 
@@ -282,6 +470,12 @@ def build_autoencoder(
         BatchNorm momentum (Keras convention: ``moving = momentum * moving + (1 - momentum) *
         batch``) and epsilon. The defaults are the reference's, PyTorch's ``BatchNorm3d``
         defaults (torch momentum 0.1, eps 1e-5).
+    data_format : str
+        Layout *inside* the model; its input and output are ``(B, T, H, W, C)`` either way.
+        ``"channels_last"`` (default) runs under every backend (TensorFlow's CPU Conv3D only
+        supports it). ``"channels_first"`` transposes once at the input and once before the
+        tanh. The weights have the same shapes and meaning in both, so weights and checkpoints
+        load into either.
 
     Returns
     -------
@@ -293,8 +487,13 @@ def build_autoencoder(
     check_input_shape(input_shape)
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
-    bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon}
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be channels_last or channels_first: {data_format!r}")
+    kw = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon, "data_format": data_format}
     inputs = keras.Input(shape=input_shape, name="clip")
-    code = encoder(inputs, width, sync_batchnorm, **bn)
-    outputs = decoder(code, input_shape[-1], width, sync_batchnorm, **bn)
+    x = inputs
+    if data_format == "channels_first":
+        x = layers.Permute((4, 1, 2, 3), name="to_channels_first")(x)
+    code = encoder(x, width, sync_batchnorm, **kw)
+    outputs = decoder(code, input_shape[-1], width, sync_batchnorm, **kw)
     return model_class(inputs=inputs, outputs=outputs, name=name)

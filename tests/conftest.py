@@ -1,10 +1,22 @@
-"""Shared, generic test fixtures (small clips, seeded generators, the shared datasets root)."""
+"""Shared, generic test fixtures (small clips, seeded generators, the shared datasets root).
+
+The in-process suite runs on the TensorFlow Keras backend (when TensorFlow is installed and
+``KERAS_BACKEND`` is not set): the tf.distribute tests compare a ``default`` run with a
+``mirrored`` one in subprocesses that inherit this environment, and ``mirrored`` exists only
+under TensorFlow. The trainer's own default (torch when installed, see ``trainer.backend``) is
+exercised in subprocesses by ``tests/test_trainer_backend.py``. ``KERAS_BACKEND=torch pytest``
+runs the suite on torch instead (the TensorFlow-only tests then fail or skip).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
+
+if not os.environ.get("KERAS_BACKEND") and importlib.util.find_spec("tensorflow") is not None:
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # before anything imports trainer or keras
 
 import numpy as np
 import pytest

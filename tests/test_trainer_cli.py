@@ -73,7 +73,7 @@ def test_resume_continues_exactly_like_a_straight_run(dataset, cache, tmp_path):
     ]
 
 
-def test_train_evaluate_score(dataset, cache, tmp_path):
+def test_train_evaluate_score(dataset, cache, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(train_args(dataset, run, cache, "--transform", "smoothmix_s:alpha=0.5,beta=4",
                            "--transform", "skip_frame:steps=[2,3]", "--weight", "3",
@@ -96,11 +96,19 @@ def test_train_evaluate_score(dataset, cache, tmp_path):
     assert main([*args, "--out", str(out), "--cache-dir", cache, "--quiet"]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["micro_auc"] == pytest.approx(summary["micro_auc"])
+    assert summary["backend"]["backend"] == again["backend"]["backend"] == keras.config.backend()
+    assert summary["backend"]["device"] and summary["backend"]["keras"] == keras.__version__
 
     video = dataset / "testing" / "frames" / "01"
     scored = tmp_path / "score"
     args = ["score", str(video), "--model", str(run / "model.keras"), "--out", str(scored)]
-    assert main([*args, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(args) == 0  # not --quiet: the startup line, progress on stderr, the result
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith(f"keras backend {keras.config.backend()} ")
+    assert "scored 40 frames" in out.splitlines()[-1]
+    assert "scoring 1 video: 40 windows (a line every 10 s at most)" in err.splitlines()
+    assert any(ln.startswith("scored 40 frames of 1 video in ") for ln in err.splitlines())
     rows = list(csv.DictReader((scored / "scores.csv").open()))
     assert len(rows) == 40  # edges padded: every frame scored
     assert all(r["label"] == "" for r in rows)

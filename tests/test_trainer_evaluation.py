@@ -12,10 +12,12 @@ import pytest
 from trainer.data import Video
 from trainer.evaluation import (
     CSV_COLUMNS,
+    Progress,
     evaluate,
     frame_psnr,
     git_commit,
     minmax_scores,
+    window_counts,
     write_scores_csv,
     write_summary_json,
 )
@@ -232,3 +234,76 @@ def test_psnr_and_minmax_helpers():
     assert not const
     s, const = minmax_scores(np.array([7.0, 7.0]))
     assert const and s.tolist() == [0.0, 0.0]
+
+
+class Clock:
+    """A fake ``perf_counter`` that moves ``step`` seconds per reading."""
+
+    def __init__(self, step: float) -> None:
+        self.t, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def test_fixed_batch_gives_one_batch_shape_and_the_same_scores():
+    model = FakeModel()
+    fixed = evaluate(_videos(), model, clip_len=T, score_index=S, batch_size=4, fixed_batch=True)
+    assert [s[0] for s in model.batch_shapes] == [4, 4, 4, 4]
+    plain = evaluate(_videos(), FakeModel(), clip_len=T, score_index=S, batch_size=4)
+    for a, b in zip(fixed.videos, plain.videos, strict=True):
+        np.testing.assert_array_equal(a.psnr, b.psnr)
+    assert fixed.micro_auc == plain.micro_auc and fixed.n_scored == plain.n_scored == 15
+
+
+def test_window_counts():
+    assert window_counts([10, 8, 3], 4, pad_edges=False) == [7, 5, 0]
+    assert window_counts([10, 8, 3], 4, pad_edges=True) == [10, 8, 3]
+
+
+def test_progress_in_a_log_a_line_per_interval_at_most():
+    import io
+
+    vids = _videos()
+    vids.append(Video("D", np.zeros((3, 4, 4, 1), np.uint8), np.zeros(3, np.int8), None))
+    stream = io.StringIO()  # not a terminal
+    progress = Progress.for_videos(vids, T, False, stream=stream, interval=10, clock=Clock(4))
+    calls = []
+    with pytest.warns(UserWarning, match="'D' has 3 frames"):
+        r = evaluate(
+            vids, FakeModel(), clip_len=T, score_index=S, batch_size=2,
+            progress=lambda d, t: (calls.append((d, t)), progress(d, t)),
+        )  # fmt: skip
+    assert calls[0] == (0, 15) and calls[-1] == (15, 15) and len(calls) == 1 + 8
+    lines = stream.getvalue().splitlines()
+    assert lines == progress.lines
+    assert lines[0] == "scoring 3 videos: 15 windows (a line every 10 s at most)"
+    # calls every 4 s, a line every >= 10 s: at 12 s (6 windows done) and 24 s (12 done)
+    assert lines[1] == (
+        "video 1/4 A: 6/7 windows, 0.5 frames/s; all videos 6/15 (40%), 0.5 frames/s, 18 s left"
+    )
+    assert lines[2].startswith("video 3/4 C: 0/3 windows, ")
+    assert lines[3] == "scored 15 frames of 3 videos in 32 s (0.5 frames/s)"
+    assert len(lines) == 4 and r.n_scored == 15
+
+
+def test_progress_on_a_terminal_rewrites_one_line():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = Progress.for_videos(_videos(), T, False, stream=stream, refresh=0, clock=Clock(1))
+    evaluate(_videos(), FakeModel(), clip_len=T, score_index=S, batch_size=4, progress=progress)
+    out = stream.getvalue()
+    assert out.count("\n") == 1 and out.endswith("\n")  # only the summary ends a line
+    parts = out.split("\r")[1:]
+    assert parts[0].startswith("scoring 3 videos: 15 windows") and "at most" not in parts[0]
+    assert len(parts) == 1 + 3 + 1  # start, 3 batches before the last, summary
+    assert parts[-1].rstrip() == "scored 15 frames of 3 videos in 4 s (3.8 frames/s)"
+    # a shorter line blanks what is left of a longer one
+    pairs = zip(parts, parts[1:], strict=False)
+    assert all(len(p.rstrip("\n")) >= len(q.rstrip()) for q, p in pairs)

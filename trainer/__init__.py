@@ -3,10 +3,17 @@
 The package is split into one module per concept (see ``docs/architecture.md``):
 ``trainer.data`` (dataset readers and the decoded-frame cache), ``trainer.synthetic`` (the
 embedded synthetic dataset), ``trainer.evaluation`` (sliding-window PSNR scoring and AUCs),
-``trainer.plots`` and the TensorFlow modules (``pipeline``, ``model``, ``losses``, ...).
+``trainer.plots``, ``trainer.backend`` (which Keras backend) and the Keras modules
+(``pipeline``, ``model``, ``losses``, ...).
 
-This ``__init__`` stays light on purpose: it imports neither TensorFlow nor any submodule, so
-``import trainer.data`` does not pay for TensorFlow.
+This ``__init__`` stays light on purpose: it imports neither Keras nor any framework, so
+``import trainer.data`` does not pay for them. It only settles the Keras backend, which must
+happen before Keras is first imported: ``KERAS_BACKEND`` when the user set it, else torch when
+it is installed, else tensorflow (see :mod:`trainer.backend`).
 """
+
+from trainer import backend as _backend
+
+_backend.select()
 
 __all__: list[str] = []

@@ -3,10 +3,16 @@
     python -m trainer.bench --preset cpu                       # embedded synthetic dataset
     python -m trainer.bench --preset cpu --data ../shared/datasets/ped2
 
-Prints the clips/s the tf.data pipeline delivers (with the config's pseudo anomalies, p = 0.2
-by default), the clips/s the model trains at (timed ``fit`` steps on cached batches, after a
-warm-up), their ratio (>= 3 means the input pipeline is never the bottleneck), and the
-frames/s of evaluation (sliding-window PSNR scoring).
+Prints the Keras backend and device first (``keras backend ... on ...``, see
+:mod:`trainer.backend`), then the clips/s the input pipeline delivers (with the config's pseudo
+anomalies, p = 0.2 by default; tf.data under TensorFlow, the threaded generator that training
+uses under the other backends), the clips/s the model trains at (timed ``fit`` steps on cached
+batches, after a warm-up), their ratio (>= 3 means the input pipeline is never the bottleneck),
+and the frames/s of evaluation (sliding-window PSNR scoring). What it is doing meanwhile goes to
+stderr.
+
+Under JAX the warm-up steps compile the whole train step with XLA first; for the ``paper``
+model on a CPU that takes minutes, and the bench says so before it starts.
 """
 
 from __future__ import annotations
@@ -18,25 +24,43 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Iterator, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from trainer import backend  # noqa: E402
 from trainer.config import PRESETS, TrainConfig, load_config, parse_override  # noqa: E402
 
 __all__ = ["bench_eval", "bench_input", "bench_model", "main", "run_bench"]
 
 
-def bench_input(sampler, config: TrainConfig, batches: int = 30, warmup: int = 3) -> float:
-    """Clips/s the tf.data pipeline of :func:`trainer.pipeline.make_dataset` delivers."""
-    from trainer.pipeline import make_dataset
+def _say(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
 
-    ds = make_dataset(
-        sampler,
-        config.batch_size,
-        epochs=1,
-        steps_per_epoch=warmup + batches,
-        num_parallel_calls=config.num_parallel_calls or None,
-    )
+
+def _on_tensorflow() -> bool:
+    import keras
+
+    return keras.config.backend() == "tensorflow"
+
+
+def bench_input(sampler, config: TrainConfig, batches: int = 30, warmup: int = 3) -> float:
+    """Clips/s of the input training uses: the tf.data pipeline of
+    :func:`trainer.pipeline.make_dataset` under TensorFlow, the threaded generator of
+    :func:`trainer.pipeline.iterate_epochs` under the other backends."""
+    from trainer.pipeline import iterate_epochs, make_dataset
+
+    steps = warmup + batches
+    if _on_tensorflow():
+        ds = make_dataset(
+            sampler,
+            config.batch_size,
+            epochs=1,
+            steps_per_epoch=steps,
+            num_parallel_calls=config.num_parallel_calls or None,
+        )
+    else:
+        workers = config.num_parallel_calls or os.cpu_count() or 1
+        ds = iterate_epochs(sampler, config.batch_size, 1, 0, steps, workers=workers)
     it = iter(ds)
     for _ in range(warmup):
         next(it)
@@ -48,18 +72,31 @@ def bench_input(sampler, config: TrainConfig, batches: int = 30, warmup: int = 3
     return n / (time.perf_counter() - t0)
 
 
-def bench_model(sampler, config: TrainConfig, steps: int = 10, warmup: int = 3) -> float:
-    """Clips/s of training steps on batches already in memory (the model alone)."""
-    import tensorflow as tf
+def _repeat(batch: tuple) -> Iterator[tuple]:
+    while True:
+        yield batch
 
+
+def bench_model(
+    sampler, config: TrainConfig, steps: int = 10, warmup: int = 3, verbose: bool = False
+) -> float:
+    """Clips/s of training steps on batches already in memory (the model alone)."""
     from trainer.distribute import Distribution
     from trainer.pipeline import iterate_batches
     from trainer.train import _build_model
 
     batch = next(iterate_batches(sampler, 0, config.batch_size, steps=1))
-    ds = tf.data.Dataset.from_tensors(batch).repeat()
+    if _on_tensorflow():
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensors(batch).repeat()
+    else:
+        ds = _repeat(batch)
     model = _build_model(config, Distribution())
+    t0 = time.perf_counter()
     model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # traces and warms up
+    if verbose:
+        _say(f"  warm-up ({warmup} steps) took {time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     return steps * config.batch_size / (time.perf_counter() - t0)
@@ -95,7 +132,11 @@ def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
 
 
 def run_bench(
-    config: TrainConfig, steps: int = 10, batches: int = 30, eval_videos: int = 1
+    config: TrainConfig,
+    steps: int = 10,
+    batches: int = 30,
+    eval_videos: int = 1,
+    verbose: bool = False,
 ) -> dict[str, Any]:
     """Measure input clips/s, train clips/s, their ratio and evaluation frames/s.
 
@@ -109,6 +150,8 @@ def run_bench(
         Timed input batches (after 3 warm-up batches).
     eval_videos : int
         Test videos scored for the evaluation speed (0 = skip).
+    verbose : bool
+        Say on stderr what is being measured, and how long the warm-up took.
 
     Returns
     -------
@@ -128,8 +171,18 @@ def run_bench(
     sampler = ClipSampler(
         [v.frames for v in videos], config.clip_length, build_pseudo_pipeline(config), config.seed
     )
+    if verbose:
+        _say(f"input pipeline: {batches} batches of {config.batch_size} clips ...")
     inp = bench_input(sampler, config, batches=batches)
-    train = bench_model(sampler, config, steps=steps)
+    if verbose:
+        note = ""
+        if not _on_tensorflow():
+            import keras
+
+            if keras.config.backend() == "jax":
+                note = " (jax: the first step compiles the train step with XLA; minutes on a CPU)"
+        _say(f"training: 3 warm-up steps{note}, then {steps} timed steps ...")
+    train = bench_model(sampler, config, steps=steps, verbose=verbose)
     clips = sampler.steps_per_epoch(config.batch_size, config.steps_per_epoch) * config.batch_size
     out = {
         "dataset": str(root),
@@ -140,6 +193,8 @@ def run_bench(
         "train_seconds_per_epoch": clips / train,
     }
     if eval_videos:
+        if verbose:
+            _say(f"evaluation: {eval_videos} test video(s), twice (warm-up, then timed) ...")
         out["eval_frames_per_s"] = bench_eval(root, config, eval_videos)
     return out
 
@@ -156,13 +211,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--batches", type=int, default=30, help="timed input batches")
     parser.add_argument("--eval-videos", type=int, default=1, help="test videos to score (0: skip)")
+    parser.add_argument("--quiet", action="store_true", help="only the results (no progress)")
     args = parser.parse_args(argv)
     try:
         overrides = dict(parse_override(s) for s in args.set)
         if args.data:
             overrides["data"] = args.data
         config = load_config(args.preset, args.config, overrides)
-        r = run_bench(config, steps=args.steps, batches=args.batches, eval_videos=args.eval_videos)
+        backend.check_installed()
+        print(backend.describe(), flush=True)
+        r = run_bench(
+            config,
+            steps=args.steps,
+            batches=args.batches,
+            eval_videos=args.eval_videos,
+            verbose=not args.quiet,
+        )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

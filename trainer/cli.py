@@ -8,8 +8,13 @@ Subcommands::
     make-synthetic  write the embedded synthetic dataset to a folder
 
 Bad input (missing dataset, unknown config key, bad value, a run directory that would be
-overwritten) prints one ``error: ...`` line on stderr and exits with code 2. Set
-``TRAINER_DEBUG=1`` to get the traceback instead.
+overwritten, a Keras backend that cannot do what was asked) prints one ``error: ...`` line on
+stderr and exits with code 2. Set ``TRAINER_DEBUG=1`` to get the traceback instead.
+
+The Keras backend is ``KERAS_BACKEND`` when set, else torch when installed, else tensorflow;
+``--strategy mirrored|multiworker`` picks tensorflow (see :mod:`trainer.backend`). ``train``,
+``evaluate`` and ``score`` print it as their first line (``keras backend ... on ...``) unless
+``--quiet``, and record it under ``backend`` in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any  # noqa: E402
 
 import yaml  # noqa: E402
 
+from trainer import backend  # noqa: E402
 from trainer.config import (  # noqa: E402
     PRESETS,
     STRATEGIES,
@@ -227,13 +233,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             yaml_path=args.config, overrides=overrides, base=TrainConfig.from_yaml(saved)
         )
     if config.data is not None and not Path(config.data).exists():
-        # Checked here too so that the error comes before the slow TensorFlow import.
+        # Checked here too so that the error comes before the slow framework import.
         raise FileNotFoundError(f"dataset folder {config.data} does not exist")
+    _settle_backend(config.strategy)
 
     from trainer.distribute import make_distribution
 
     # First, before anything else initialises TensorFlow (see trainer.distribute).
     distribution = make_distribution(config.strategy, config.replicas)
+    _announce(args.quiet)
     from trainer.train import train
 
     train(
@@ -245,6 +253,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         distribution=distribution,
     )
     return 0
+
+
+def _settle_backend(strategy: str = "default") -> None:
+    """Before Keras is imported: tensorflow for a ``tf.distribute`` strategy (unless the user
+    chose another backend: an error), then check that the backend's package is installed."""
+    if strategy != "default":
+        backend.require_tensorflow(f"strategy {strategy!r}")
+    backend.check_installed()
+
+
+def _announce(quiet: bool) -> None:
+    """The startup line: which Keras backend, on which device (imports Keras)."""
+    if not quiet:
+        print(backend.describe(), flush=True)
 
 
 def _load_model(path: str):
@@ -261,6 +283,8 @@ def _load_model(path: str):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    _settle_backend()
+    _announce(args.quiet)
     from trainer.data import load_split
     from trainer.train import evaluate_model, resolve_dataset
 
@@ -282,6 +306,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    _settle_backend()
+    _announce(args.quiet)
     from trainer.data import load_video
     from trainer.train import evaluate_model
 

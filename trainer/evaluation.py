@@ -26,6 +26,7 @@ class are skipped and listed) and the **unnormalised AUC** (score = -PSNR, no pe
 normalisation).
 
 No TensorFlow here: the model is any callable ``predict_fn(batch) -> reconstruction``.
+:class:`Progress` shows how far scoring is (windows done per video, frames/s) on stderr.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ import json
 import math
 import os
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -52,12 +54,14 @@ __all__ = [
     "MSE_FLOOR",
     "EvaluationResult",
     "PredictFn",
+    "Progress",
     "Reconstruction",
     "VideoScores",
     "evaluate",
     "frame_psnr",
     "git_commit",
     "minmax_scores",
+    "window_counts",
     "write_scores_csv",
     "write_summary_json",
 ]
@@ -316,6 +320,180 @@ def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
+def window_counts(lengths: Iterable[int], clip_len: int, pad_edges: bool) -> list[int]:
+    """Windows, i.e. scored frames, of videos of ``lengths`` frames (0: the video is unscored).
+
+    Parameters
+    ----------
+    lengths : iterable of int
+        Frame counts K of the videos.
+    clip_len : int
+        Window length T.
+    pad_edges : bool
+        Every frame is scored (K windows) instead of the K - T + 1 full windows.
+
+    Returns
+    -------
+    list of int
+    """
+    return [max(0, int(k) if pad_edges else int(k) - clip_len + 1) for k in lengths]
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def _seconds(s: float) -> str:
+    s = max(0.0, s)
+    if s < 100:
+        return f"{s:.0f} s"
+    m, s = divmod(int(round(s)), 60)
+    return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
+
+
+class Progress:
+    """How far :func:`evaluate` is: windows done per video, frames/s, time left.
+
+    Pass it as ``evaluate(..., progress=Progress(names, counts))``. Every window scores one
+    frame, so windows/s is frames/s. The first batch includes the model's warm-up (tracing or
+    compiling), so the first rates are low.
+
+    On a terminal, one line is rewritten in place (at most every ``refresh`` seconds) and
+    replaced by a summary at the end. Elsewhere (a log file, a pipe, a CI job) a line is
+    written at the start, then at most one every ``interval`` seconds, and a summary at the
+    end: a long evaluation shows it is alive without flooding the log.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Video names, in the order :func:`evaluate` scores them.
+    counts : sequence of int
+        Windows of each video (:func:`window_counts`; 0 = not scored).
+    stream : text stream or None
+        Where to write; ``None`` = ``sys.stderr`` at the time of each write.
+    interval : float
+        Seconds between lines when ``stream`` is not a terminal.
+    refresh : float
+        Seconds between rewrites of the line on a terminal.
+    tty : bool or None
+        Whether ``stream`` is a terminal; ``None`` = ask it (``isatty()``).
+    clock : callable
+        Seconds, monotonic (for tests).
+    """
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        counts: Sequence[int],
+        stream: TextIO | None = None,
+        *,
+        interval: float = 10.0,
+        refresh: float = 0.25,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if len(names) != len(counts):
+            raise ValueError(f"{len(names)} names but {len(counts)} window counts")
+        self.names = [str(n) for n in names]
+        self.counts = [int(c) for c in counts]
+        self._ends = np.cumsum(self.counts) if self.counts else np.zeros(0, np.int64)
+        self._stream = stream
+        self.interval = float(interval)
+        self.refresh = float(refresh)
+        self._tty = tty
+        self._clock = clock
+        self._t0 = self._last = 0.0
+        self._video = -1  # index of the video being scored
+        self._video_t0 = 0.0  # when, and after how many windows, its rate started counting
+        self._video_done0 = 0
+        self._prev = (0.0, 0)  # time and windows done at the previous call
+        self._width = 0  # length of the line now on the terminal
+        self.lines: list[str] = []  # everything written, for tests and logs
+
+    @classmethod
+    def for_videos(
+        cls, videos: Sequence[Video], clip_len: int, pad_edges: bool, **kwargs: Any
+    ) -> Progress:
+        """A :class:`Progress` for ``evaluate(videos, clip_len=clip_len, pad_edges=...)``."""
+        counts = window_counts((len(v.frames) for v in videos), clip_len, pad_edges)
+        return cls([v.name for v in videos], counts, **kwargs)
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr
+
+    @property
+    def tty(self) -> bool:
+        if self._tty is None:
+            try:
+                self._tty = bool(self.stream.isatty())
+            except (AttributeError, ValueError):
+                self._tty = False
+        return self._tty
+
+    def _write(self, line: str, final: bool = False) -> None:
+        self.lines.append(line)
+        if self.tty:
+            pad = " " * max(0, self._width - len(line))
+            self.stream.write("\r" + line + pad + ("\n" if final else ""))
+            self._width = 0 if final else len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _video_at(self, done: int) -> int:
+        """Index of the video the next window belongs to (the last one when all are done)."""
+        i = int(np.searchsorted(self._ends, done, side="right"))
+        return min(i, len(self.counts) - 1)
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0 or not self.counts:
+            return
+        now = self._clock()
+        if done == 0 or self._video < 0:
+            self._t0 = self._last = self._video_t0 = now
+            self._video = self._video_at(0)
+            self._video_done0 = 0
+            self._prev = (now, 0)
+            scored = sum(1 for c in self.counts if c)
+            self._write(
+                f"scoring {scored} video{'s' if scored != 1 else ''}: {total} windows"
+                + ("" if self.tty else f" (a line every {self.interval:g} s at most)")
+            )
+            if done == 0:
+                return
+        if done >= total:
+            elapsed = now - self._t0
+            rate = done / elapsed if elapsed > 0 else float("inf")
+            scored = sum(1 for c in self.counts if c)
+            self._write(
+                f"scored {total} frames of {scored} video{'s' if scored != 1 else ''} in "
+                f"{_seconds(elapsed)} ({rate:.1f} frames/s)",
+                final=True,
+            )
+            return
+        video = self._video_at(done)
+        if video != self._video:  # another video started in the batch that just ended
+            self._video = video
+            self._video_t0, self._video_done0 = self._prev
+        self._prev = (now, done)
+        if now - self._last < (self.refresh if self.tty else self.interval):
+            return
+        self._last = now
+        start = int(self._ends[video] - self.counts[video])
+        v_done, v_total = done - start, self.counts[video]
+        v_elapsed = now - self._video_t0
+        v_rate = (done - self._video_done0) / v_elapsed if v_elapsed > 0 else 0.0
+        elapsed = now - self._t0
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (total - done) / rate if rate > 0 else float("inf")
+        eta = _seconds(left) if math.isfinite(left) else "?"
+        self._write(
+            f"video {video + 1}/{len(self.counts)} {self.names[video]}: {v_done}/{v_total} "
+            f"windows, {v_rate:.1f} frames/s; all videos {done}/{total} "
+            f"({100 * done / total:.0f}%), {rate:.1f} frames/s, {eta} left"
+        )
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -330,6 +508,7 @@ def evaluate(
     require_labels: bool = True,
     keep: Mapping[str, Iterable[int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fixed_batch: bool = False,
 ) -> EvaluationResult:
     """Score every test video with sliding windows and compute micro/macro/unnormalised AUC.
 
@@ -358,7 +537,12 @@ def evaluate(
         ``{video name: frame indices}`` whose inputs and reconstructions are returned in
         ``result.reconstructions`` (frames that get no score are skipped with a warning).
     progress : callable or None
-        Called as ``progress(done_windows, total_windows)`` after each batch.
+        Called as ``progress(0, total_windows)`` before the first batch and
+        ``progress(done_windows, total_windows)`` after each batch, e.g. a :class:`Progress`.
+    fixed_batch : bool
+        Give ``predict_fn`` batches of one size only: the last, partial batch is filled up
+        with left-over windows whose reconstructions are dropped. A compiled model (JAX, a
+        ``tf.function``) then compiles once instead of once more for the last batch.
 
     Returns
     -------
@@ -406,9 +590,9 @@ def evaluate(
     # (video index, window start in padded coordinates) for every window
     plan: list[tuple[int, np.ndarray]] = []
     unscored: list[str] = []
-    for vi, v in enumerate(videos):
+    counts = window_counts((len(v.frames) for v in videos), clip_len, pad_edges)
+    for vi, (v, n_windows) in enumerate(zip(videos, counts, strict=True)):
         k = len(v.frames)
-        n_windows = k if pad_edges else k - clip_len + 1
         if n_windows <= 0:
             unscored.append(v.name)
             msg = (
@@ -436,6 +620,8 @@ def evaluate(
     batch = np.empty((min(batch_size, max(total, 1)), clip_len, *frame_shape), dtype=np.float32)
 
     t0 = time.perf_counter()
+    if progress is not None:
+        progress(0, total)
     for b0 in range(0, total, batch_size):
         b1 = min(b0 + batch_size, total)
         n = b1 - b0
@@ -444,11 +630,13 @@ def evaluate(
             idx = np.clip(flat_w[b0 + j] + offsets, 0, len(v.frames) - 1)
             batch[j] = to_model_range(v.frames[idx])
         inp = batch[:n]
-        out = np.asarray(predict_fn(inp), dtype=np.float32)
-        if out.shape != inp.shape:
+        sent = batch if fixed_batch else inp  # a full batch: the rows past n are left-overs
+        out = np.asarray(predict_fn(sent), dtype=np.float32)
+        if out.shape != sent.shape:
             raise ValueError(
-                f"predict_fn returned shape {out.shape} for a batch of shape {inp.shape}"
+                f"predict_fn returned shape {out.shape} for a batch of shape {sent.shape}"
             )
+        out = out[:n]
         psnr_all[b0:b1] = frame_psnr(inp[:, score_index], out[:, score_index])
         for j in range(n):
             v = videos[flat_v[b0 + j]]

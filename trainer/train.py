@@ -131,18 +131,20 @@ def evaluate_model(
     plots : bool
         Write the figures.
     verbose : int
-        0 = silent.
+        0 = silent; otherwise the result line on stdout and a :class:`trainer.evaluation.Progress`
+        display (windows done per video, frames/s) on stderr.
 
     Returns
     -------
     trainer.evaluation.EvaluationResult
     """
-    from trainer import evaluation
+    from trainer import backend, evaluation
     from trainer import plots as plots_module
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clip_length = int(model.input_shape[1])
+    progress = evaluation.Progress.for_videos(videos, clip_length, pad_edges) if verbose else None
     result = evaluation.evaluate(
         videos,
         predict_fn(model),
@@ -151,9 +153,16 @@ def evaluate_model(
         pad_edges=pad_edges,
         require_labels=require_labels,
         keep=_keep_frames(videos, clip_length) if plots else None,
+        progress=progress,
+        # One batch shape: JAX and tf.function compile once, not again for the last batch.
+        fixed_batch=keras.config.backend() != "torch",
     )
     evaluation.write_scores_csv(result, out / "scores.csv")
-    info = {"commit": evaluation.git_commit(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    info = {
+        "commit": evaluation.git_commit(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "backend": backend.info(),
+    }
     evaluation.write_summary_json(result, out / "summary.json", {**info, **(extra or {})})
     if plots:
         plots_module.plot_scores(result, out)

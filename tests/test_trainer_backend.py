@@ -112,6 +112,28 @@ def test_strategy_without_tensorflow_names_the_package(fresh):
         backend.require_tensorflow("strategy 'multiworker'")
 
 
+def test_evaluate_and_score_take_tensorflow_on_a_cpu(fresh):
+    fake_installed(fresh, "torch", "tensorflow")
+    fresh.setattr(backend, "_nvidia_gpu_present", lambda: False)
+    fresh.setattr(backend.sys, "platform", "linux")
+    backend.select()
+    backend.prefer_tensorflow_for_inference("score")
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"
+    assert backend.source() == "default for score on a CPU: tensorflow predicts faster"
+
+
+@pytest.mark.parametrize("case", ["user", "gpu", "no tensorflow"])
+def test_evaluate_and_score_keep_torch_otherwise(fresh, case):
+    fake_installed(fresh, "torch", *(() if case == "no tensorflow" else ("tensorflow",)))
+    fresh.setattr(backend, "_nvidia_gpu_present", lambda: case == "gpu")
+    fresh.setattr(backend.sys, "platform", "linux")
+    if case == "user":
+        fresh.setenv("KERAS_BACKEND", "torch")
+    backend.select()
+    backend.prefer_tensorflow_for_inference("evaluate")
+    assert os.environ["KERAS_BACKEND"] == "torch"
+
+
 def test_missing_or_unknown_backend_is_a_clear_error(fresh):
     fake_installed(fresh, "torch", "tensorflow")
     fresh.setenv("KERAS_BACKEND", "jax")
@@ -140,18 +162,27 @@ def test_info_in_this_process():
 
 # ---------------------------------------------------------------------- real processes
 
-PROBE = (
-    "import os, sys, trainer; print(os.environ.get('KERAS_BACKEND')); "
-    "assert 'keras' not in sys.modules; "
-    "import keras; print(keras.config.backend())"
-)
+PROBE = """
+import os, sys, trainer
+print(os.environ.get("KERAS_BACKEND"))
+assert "keras" not in sys.modules
+import keras, numpy as np
+print(keras.config.backend())
+from trainer.losses import build_dual_loss_autoencoder
+from trainer.train import predict_fn
+model = build_dual_loss_autoencoder((8, 16, 16, 1), width=0.125)
+x = np.random.default_rng(0).uniform(-1, 1, (3, 8, 16, 16, 1)).astype("float32")
+print(float(np.abs(predict_fn(model)(x) - np.asarray(model.predict_on_batch(x))).max()))
+"""
 
 
 @needs_torch
 def test_import_trainer_picks_torch_when_unset():
     proc = run(["-c", PROBE])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["torch", "torch"]  # chosen, then what Keras runs on
+    chosen, keras_backend, delta = proc.stdout.split()
+    assert chosen == keras_backend == "torch"  # chosen, then what Keras runs on
+    assert float(delta) < 1e-6  # the inference-mode predict_fn == predict_on_batch
 
 
 def test_keras_backend_from_the_user_is_kept():

@@ -10,7 +10,9 @@ So ``import trainer`` (and with it ``python -m trainer``, ``pseudoanom-train`` a
 3. Otherwise the fastest installed route: ``torch`` when it is importable, else
    ``tensorflow``. On the 2-core CPU of the project's machines the ``cpu`` preset trains about
    4x faster under torch (22.7 against 5.7 clips/s, issue #12), and torch from PyPI on Linux
-   is a CUDA build that uses a GPU when there is one.
+   is a CUDA build that uses a GPU when there is one. The commands that only predict
+   (``evaluate``, ``score``) take tensorflow instead on a machine without an NVIDIA GPU
+   (:func:`prefer_tensorflow_for_inference`): there TensorFlow predicts faster.
 
 The choice is made by setting ``KERAS_BACKEND`` in this process's environment, so child
 processes (and a later ``import keras``) see the same backend.
@@ -43,6 +45,7 @@ __all__ = [
     "describe",
     "info",
     "installed",
+    "prefer_tensorflow_for_inference",
     "require_tensorflow",
     "select",
     "source",
@@ -186,6 +189,26 @@ def require_tensorflow(what: str) -> None:
         _why = f"{what} needs tensorflow"
 
 
+def prefer_tensorflow_for_inference(what: str) -> None:
+    """For a command that only predicts (``evaluate``, ``score``): tensorflow on a CPU.
+
+    Applies only to an automatic choice, before Keras is imported, on a machine without an
+    NVIDIA GPU (there torch's CUDA build is the fast route) and not on macOS (torch's MPS), and
+    only when TensorFlow is installed. On the project's 2-core CPU TensorFlow predicts the
+    ``cpu`` preset's model with 1.4-2.5x less CPU time per frame than torch, and keeps its
+    speed far better when other processes load the cores (numbers in docs/trainer.md).
+    Training stays on torch, which trains this model about 4x faster on the same CPU.
+    """
+    global _auto, _why
+    if user_choice() is not None or _keras_backend_if_imported() is not None:
+        return
+    if _nvidia_gpu_present() or sys.platform == "darwin" or not installed("tensorflow"):
+        return
+    os.environ[ENV_VAR] = "tensorflow"
+    _auto = "tensorflow"
+    _why = f"default for {what} on a CPU: tensorflow predicts faster"
+
+
 def check_installed() -> str:
     """The chosen backend, after checking that its package can be imported.
 
@@ -223,6 +246,10 @@ def _cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+def _threads(n: int) -> str:
+    return f"{n} thread{'s' if n != 1 else ''}"
+
+
 def _nvidia_gpu_present() -> bool:
     """An NVIDIA driver reports a GPU (Linux), whatever the framework can use."""
     try:
@@ -247,7 +274,7 @@ def _torch_device() -> tuple[str, str, bool]:
         text = f"cuda:{index} {name}" + (f" (+{more} more)" if more > 0 else "")
         return text, torch.__version__, True
     if device == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)", torch.__version__, False
+        return f"cpu ({_threads(torch.get_num_threads())})", torch.__version__, False
     return device, torch.__version__, True
 
 
@@ -265,8 +292,12 @@ def _tensorflow_device() -> tuple[str, str, bool]:
         more = len(gpus) - 1
         text = f"GPU:0 {name}".rstrip() + (f" (+{more} more)" if more > 0 else "")
         return text, tf.__version__, True
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or _cpu_threads()
-    return f"cpu ({threads} threads)", tf.__version__, False
+    threads = (
+        tf.config.threading.get_intra_op_parallelism_threads()
+        or int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0") or 0)
+        or _cpu_threads()
+    )
+    return f"cpu ({_threads(threads)})", tf.__version__, False
 
 
 def _jax_device() -> tuple[str, str, bool]:
@@ -300,7 +331,7 @@ def info() -> dict[str, Any]:
     if name in probe:
         device, version, accelerator = probe[name]()
     else:
-        device, version, accelerator = f"cpu ({_cpu_threads()} threads)", "", False
+        device, version, accelerator = f"cpu ({_threads(_cpu_threads())})", "", False
     out: dict[str, Any] = {
         "backend": name,
         "version": version,

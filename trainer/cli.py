@@ -12,7 +12,8 @@ overwritten, a Keras backend that cannot do what was asked) prints one ``error: 
 stderr and exits with code 2. Set ``TRAINER_DEBUG=1`` to get the traceback instead.
 
 The Keras backend is ``KERAS_BACKEND`` when set, else torch when installed, else tensorflow;
-``--strategy mirrored|multiworker`` picks tensorflow (see :mod:`trainer.backend`). ``train``,
+``--strategy mirrored|multiworker``, and ``evaluate``/``score`` on a machine without an NVIDIA
+GPU, pick tensorflow (see :mod:`trainer.backend`). ``train``,
 ``evaluate`` and ``score`` print it as their first line (``keras backend ... on ...``) unless
 ``--quiet``, and record it under ``backend`` in ``summary.json``.
 """
@@ -255,11 +256,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settle_backend(strategy: str = "default") -> None:
+def _settle_backend(strategy: str = "default", inference: str | None = None) -> None:
     """Before Keras is imported: tensorflow for a ``tf.distribute`` strategy (unless the user
-    chose another backend: an error), then check that the backend's package is installed."""
+    chose another backend: an error) or, by default on a CPU, for the ``inference`` command
+    (``evaluate``, ``score``); then check that the backend's package is installed."""
     if strategy != "default":
         backend.require_tensorflow(f"strategy {strategy!r}")
+    if inference:
+        backend.prefer_tensorflow_for_inference(inference)
     backend.check_installed()
 
 
@@ -283,7 +287,7 @@ def _load_model(path: str):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    _settle_backend()
+    _settle_backend(inference="evaluate")
     _announce(args.quiet)
     from trainer.data import load_split
     from trainer.train import evaluate_model, resolve_dataset
@@ -306,7 +310,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    _settle_backend()
+    _settle_backend(inference="score")
     _announce(args.quiet)
     from trainer.data import load_video
     from trainer.train import evaluate_model

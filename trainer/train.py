@@ -79,7 +79,20 @@ def _resume_config(run_dir: Path, requested: TrainConfig) -> TrainConfig:
 
 
 def predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """``batch -> reconstruction`` for :func:`trainer.evaluation.evaluate`."""
+    """``batch -> reconstruction`` for :func:`trainer.evaluation.evaluate`.
+
+    Under torch a plain inference-mode call, which took 10-20 % less CPU per frame than
+    ``predict_on_batch`` on the ``cpu`` preset's model; elsewhere ``predict_on_batch`` (a
+    compiled function under TensorFlow and JAX).
+    """
+    if keras.config.backend() == "torch":
+        import torch
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return keras.ops.convert_to_numpy(model(batch, training=False))
+
+        return run
     return lambda batch: np.asarray(model.predict_on_batch(batch))
 
 

@@ -239,6 +239,8 @@ def test_train_end_to_end_under_the_default_backend(tiny, tmp_path):
     first = proc.stdout.splitlines()[0]
     assert first.startswith("keras backend torch ") and "[default: torch is installed]" in first
     assert (out / "model.keras").is_file()
+    if HAS_TF and importlib.util.find_spec("tensorboard") is not None:
+        assert list((out / "logs" / "train").glob("events.out.tfevents.*"))  # under torch too
     summary = json.loads((out / "evaluation" / "summary.json").read_text())
     assert summary["backend"]["backend"] == "torch" and 0 <= summary["micro_auc"] <= 1
     # Evaluation progress on stderr (not a terminal here: a start and an end line).

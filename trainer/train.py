@@ -200,15 +200,13 @@ def _callbacks(
     if not is_chief:  # only the chief writes checkpoints and logs
         return callbacks
     callbacks.insert(0, ckpt.EpochCheckpoint(run_dir, config, history))
-    # keras.callbacks.TensorBoard needs the tensorboard package (not a tensorflow dependency).
-    if keras.backend.backend() != "tensorflow":
-        _say(
-            verbose, f"Keras backend {keras.backend.backend()}: no TensorBoard logs (history.json)"
-        )
-    elif importlib.util.find_spec("tensorboard") is not None:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
+    # keras.callbacks.TensorBoard writes through tf.summary under every backend: it needs
+    # tensorflow and the tensorboard package (not a tensorflow dependency).
+    missing = [m for m in ("tensorflow", "tensorboard") if importlib.util.find_spec(m) is None]
+    if missing:
+        _say(verbose, f"{' and '.join(missing)} not installed: no TensorBoard logs (history.json)")
     else:
-        _say(verbose, "tensorboard is not installed: no TensorBoard logs (see history.json)")
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False))
     return callbacks
 
 

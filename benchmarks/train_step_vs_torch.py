@@ -21,12 +21,16 @@ Options after ``+`` (several allowed, e.g. ``keras-tensorflow+xla+threads1``): `
 ``torch.set_num_threads``), ``interN`` (TensorFlow inter-op threads), ``cl`` / ``cf`` (Keras
 rows: build the model with ``data_format="channels_last"`` / ``"channels_first"`` inside; plain
 torch: ``cl`` runs the network in torch's ``channels_last_3d`` memory format), ``precN`` where N
-is ``highest``/``high``/``medium`` (``torch.set_float32_matmul_precision``).
+is ``highest``/``high``/``medium`` (``torch.set_float32_matmul_precision``), ``portable``
+(Keras on torch: the model's layers take their ``keras.ops`` path, as under TensorFlow, instead
+of calling torch's kernels; what Keras' own layers cost on torch), ``passive``
+(``OMP_WAIT_POLICY=PASSIVE``: OpenMP threads sleep instead of spinning at barriers).
 
 Every row of one shape runs in its own worker, all alive at once and driven round robin over
 pipes (``run N`` -> seconds), ``--rounds`` slices of about ``--slice-seconds`` each, so a slow
 or busy spell of the machine hits every row alike. The table gives clips/s (best and median
-slice) and each row's median against the plain PyTorch row of the same shape. Shapes: 16 x S x S
+slice) and each Keras row's median and best against the plain PyTorch row of the same shape
+and the same run options (threads, OpenMP wait policy). Shapes: 16 x S x S
 for each ``--sizes`` S at ``--width`` / ``--batch``, and the ``cpu`` preset's (16 x 64 x 64,
 width 0.25, batch 8) unless ``--no-cpu-preset``.
 """
@@ -52,7 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 KERAS_BACKENDS = ("tensorflow", "torch", "jax")
 PROTOCOL = "@@ "  # worker lines that carry the protocol; everything else is ignored
 OPTION_PREFIXES = ("threads", "inter", "prec")
-FLAG_OPTIONS = ("xla", "onednn0", "onednn1", "cl", "cf")
+FLAG_OPTIONS = ("xla", "onednn0", "onednn1", "cl", "cf", "portable", "passive")
 
 __all__ = [
     "Row",
@@ -63,6 +67,7 @@ __all__ = [
     "machine_info",
     "main",
     "parse_impl",
+    "reference_row",
     "summarize",
 ]
 
@@ -194,6 +199,8 @@ class Worker:
         for opt in row.options:
             if opt.startswith("onednn"):
                 env["TF_ENABLE_ONEDNN_OPTS"] = opt[-1]
+            if opt == "passive":
+                env["OMP_WAIT_POLICY"] = "PASSIVE"
         argv = [
             sys.executable,
             str(Path(__file__).resolve()),
@@ -290,21 +297,48 @@ def bench_shape(
             w.close()
 
 
+def reference_row(name: str, names: Sequence[str]) -> str | None:
+    """The plain-torch row ``name`` is compared with: ``torch`` with the same run options.
+
+    The options both kinds of row share (``threadsN``, ``passive``, ``precN``, ``xla``) pick
+    it: ``keras-torch+threads1`` -> ``torch+threads1`` when that row ran, else ``torch``;
+    ``None`` for the plain-torch rows themselves (and when no plain-torch row ran).
+    """
+    row = parse_impl(name)
+    if row.impl == "torch":
+        return None
+    shared = [
+        o for o in row.options if o in ("passive", "xla") or o.startswith(("threads", "prec"))
+    ]
+    same = "+".join(["torch", *shared])
+    if same in names:
+        return same
+    return "torch" if "torch" in names else None
+
+
 def format_table(shape: Shape, results: Sequence[dict]) -> str:
-    """The printed table for one shape; ratios are against the plain ``torch`` row."""
-    ref = next((r for r in results if r["row"] == "torch"), None)
+    """The printed table for one shape.
+
+    The last columns compare each Keras row's median and best clips/s with those of the plain
+    PyTorch row that ran with the same run options (see :func:`reference_row`).
+    """
+    by_name = {r["row"]: r for r in results}
     head = (
-        f"{'row':<34} {'threads':>7} {'steps/slice':>11} {'best clips/s':>12} "
-        f"{'median clips/s':>14} {'vs torch':>8}"
+        f"{'row':<30} {'threads':>9} {'steps/slice':>11} {'best clips/s':>12} "
+        f"{'median clips/s':>14} {'vs torch (median, best)':>24}"
     )
     lines = [shape.describe(), head, "-" * len(head)]
     for r in results:
         ratio = "-"
-        if ref is not None and r is not ref and ref["median"] > 0:
-            ratio = f"{r['median'] / ref['median']:.2f}x"
+        ref = by_name.get(reference_row(r["row"], list(by_name)) or "")
+        if ref is not None and ref["median"] > 0 and ref["best"] > 0:
+            ratio = (
+                f"{r['median'] / ref['median']:.2f}x, {r['best'] / ref['best']:.2f}x "
+                f"of {ref['row']}"
+            )
         lines.append(
-            f"{r['row']:<34} {r.get('threads', '-')!s:>7} {r['steps']:>11} "
-            f"{r['best']:>12.3f} {r['median']:>14.3f} {ratio:>8}"
+            f"{r['row']:<30} {r.get('threads', '-')!s:>9} {r['steps']:>11} "
+            f"{r['best']:>12.3f} {r['median']:>14.3f}   {ratio}"
         )
     return "\n".join(lines)
 
@@ -320,7 +354,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="H = W of the clips")
+    p.add_argument("--sizes", type=int, nargs="*", default=[64, 256], help="H = W of the clips")
     p.add_argument("--frames", type=int, default=16, help="T of the clips")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = paper)")
     p.add_argument("--batch", type=int, default=4, help="clips per step (paper: 4)")
@@ -494,8 +528,12 @@ def _keras_worker(args, options):
             tf.config.threading.set_inter_op_parallelism_threads(int(inter))
     import keras
 
+    import trainer.model
     from trainer.losses import DualLossAutoencoder
     from trainer.model import build_autoencoder
+
+    if "portable" in options:
+        trainer.model._torch_kernels = lambda: False
 
     info = {}
     if args.backend == "torch":

@@ -43,18 +43,27 @@ def test_summarize_best_and_median(bench):
     assert s == {"best": 8.0, "median": 4.0, "slices": 3}
 
 
-def test_table_ratios_are_against_plain_torch(bench):
+def test_table_ratios_are_against_plain_torch_with_the_same_threads(bench):
     shape = bench.Shape(16, 64, 1.0, 4)
     rows = [
         {"row": "keras-torch", "threads": 2, "steps": 3, "best": 6.0, "median": 5.0},
         {"row": "torch", "threads": 2, "steps": 3, "best": 4.0, "median": 4.0},
+        {"row": "keras-torch+threads1", "threads": 1, "steps": 3, "best": 3.0, "median": 3.0},
+        {"row": "torch+threads1", "threads": 1, "steps": 3, "best": 2.0, "median": 1.5},
     ]
     text = bench.format_table(shape, rows)
     assert "16x64x64, width 1, batch 4" in text
-    keras_line = next(line for line in text.splitlines() if line.startswith("keras-torch"))
-    assert keras_line.split()[-1] == "1.25x"
-    torch_line = next(line for line in text.splitlines() if line.startswith("torch"))
-    assert torch_line.split()[-1] == "-"
+    lines = {line.split()[0]: line for line in text.splitlines()[3:]}
+    assert lines["keras-torch"].endswith("1.25x, 1.50x of torch")
+    assert lines["keras-torch+threads1"].endswith("2.00x, 1.50x of torch+threads1")
+    assert lines["torch"].endswith("-")
+    names = [r["row"] for r in rows]
+    assert bench.reference_row("keras-tensorflow+threads1", names) == "torch+threads1"
+    assert bench.reference_row("keras-tensorflow+threads4", names) == "torch"
+    assert bench.reference_row("keras-torch+cf+threads1", names) == "torch+threads1"
+    names.append("torch+passive")
+    assert bench.reference_row("keras-torch+portable+passive", names) == "torch+passive"
+    assert bench.reference_row("keras-tensorflow", ["keras-tensorflow"]) is None
 
 
 def test_machine_info_needs_no_framework(bench):

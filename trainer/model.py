@@ -193,8 +193,7 @@ class SymmetricPadConv3DTranspose(layers.Conv3DTranspose):
     Equal to torch's ``ConvTranspose3d(padding=(k - 1) // 2, output_padding=stride - 1)`` (for
     ``stride <= (k + 1) // 2``): a ``"valid"`` transposed convolution, of size
     ``(n - 1) * s + k``, with its first ``(k - 1) // 2`` elements cropped on every spatial axis
-    and ``n * s`` kept. The output
-    shape is that of ``padding="same"``; odd kernel sizes only.
+    and ``n * s`` kept. The output shape is that of ``padding="same"``; odd kernel sizes only.
     """
 
     def __init__(self, filters, kernel_size, **kwargs):

@@ -290,6 +290,13 @@ cl.load_weights(os.path.join(out, "cf.weights.h5"))
 pred_cf = keras.ops.convert_to_numpy(models["channels_first"](x, training=False))
 pred_cl = keras.ops.convert_to_numpy(cl(x, training=False))
 report["cross_layout"] = float(np.abs(pred_cl - pred_cf).max())
+# The portable keras.ops path of the same layers (what TensorFlow runs) equals torch's kernels.
+import trainer.model as tm
+m = models["channels_last"]
+fast = keras.ops.convert_to_numpy(m(x, training=False))
+torch_kernels, tm._torch_kernels = tm._torch_kernels, lambda: False
+report["portable"] = float(np.abs(keras.ops.convert_to_numpy(m(x, training=False)) - fast).max())
+tm._torch_kernels = torch_kernels
 models["channels_last"].save(os.path.join(out, "torch.keras"))
 pred = keras.ops.convert_to_numpy(models["channels_last"](x, training=False))
 np.savez(os.path.join(out, "torch.npz"), x=x, y=y, flags=flags, pred=pred)
@@ -327,6 +334,7 @@ def test_torch_backend_equals_reference_in_both_layouts_and_tensorflow(tmp_path)
         assert r[fmt]["running_var"] < 1e-5, r
     np.testing.assert_allclose(r["losses_channels_first"], r["losses_channels_last"], rtol=1e-5)
     assert r["cross_layout"] < 1e-5
+    assert r["portable"] < 1e-5
 
     # The torch-saved model under TensorFlow: same predictions, and the same three losses.
     data = np.load(tmp_path / "torch.npz")

@@ -58,24 +58,45 @@ def fake_installed(monkeypatch, *modules: str) -> None:
     monkeypatch.setattr(backend, "installed", lambda m: m in modules)
 
 
-def test_default_prefers_torch_then_tensorflow(fresh):
+def fake_device(monkeypatch, gpu: bool, platform: str = "linux") -> None:
+    monkeypatch.setattr(backend, "_nvidia_gpu_present", lambda: gpu)
+    monkeypatch.setattr(backend.sys, "platform", platform)
+
+
+def test_default_on_a_cpu_is_tensorflow_then_torch(fresh):
     fake_installed(fresh, "torch", "tensorflow")
-    assert backend.select() == "torch" == os.environ["KERAS_BACKEND"]
-    assert backend.user_choice() is None and "default" in backend.source()
-    assert backend.select() == "torch"  # idempotent
-
-
-def test_default_without_torch_is_tensorflow(fresh):
-    fake_installed(fresh, "tensorflow")
+    fake_device(fresh, gpu=False)
     assert backend.select() == "tensorflow" == os.environ["KERAS_BACKEND"]
+    assert backend.user_choice() is None
+    assert backend.source() == "default on a CPU: tensorflow"
+    assert backend.select() == "tensorflow"  # idempotent
+
+
+def test_default_on_a_cpu_without_tensorflow_is_torch(fresh):
+    fake_installed(fresh, "torch")
+    fake_device(fresh, gpu=False)
+    assert backend.select() == "torch"
+    assert backend.source() == "default on a CPU: torch (tensorflow missing)"
+
+
+@pytest.mark.parametrize("gpu, platform", [(True, "linux"), (False, "darwin")])
+def test_default_on_a_gpu_or_mac_is_torch_then_tensorflow(fresh, gpu, platform):
+    fake_device(fresh, gpu=gpu, platform=platform)
+    fake_installed(fresh, "torch", "tensorflow")
+    assert backend.select() == "torch" and backend.source() == "default on a GPU: torch"
+    fresh.setattr(backend, "_auto", None)
+    fresh.delenv("KERAS_BACKEND")
+    fake_installed(fresh, "tensorflow")
+    assert backend.select() == "tensorflow"
 
 
 def test_user_choice_always_wins(fresh):
     fake_installed(fresh, "torch", "tensorflow", "jax")
+    fake_device(fresh, gpu=False)
     fresh.setenv("KERAS_BACKEND", "jax")
     assert backend.select() == "jax" and backend.source() == "KERAS_BACKEND"
     fresh.setenv("KERAS_BACKEND", "")  # empty counts as unset, as in Keras
-    assert backend.select() == "torch"
+    assert backend.select() == "tensorflow"
 
 
 def test_keras_imported_first_keeps_its_backend(fresh):
@@ -112,28 +133,6 @@ def test_strategy_without_tensorflow_names_the_package(fresh):
         backend.require_tensorflow("strategy 'multiworker'")
 
 
-def test_evaluate_and_score_take_tensorflow_on_a_cpu(fresh):
-    fake_installed(fresh, "torch", "tensorflow")
-    fresh.setattr(backend, "_nvidia_gpu_present", lambda: False)
-    fresh.setattr(backend.sys, "platform", "linux")
-    backend.select()
-    backend.prefer_tensorflow_for_inference("score")
-    assert os.environ["KERAS_BACKEND"] == "tensorflow"
-    assert backend.source() == "default for score on a CPU: tensorflow predicts faster"
-
-
-@pytest.mark.parametrize("case", ["user", "gpu", "no tensorflow"])
-def test_evaluate_and_score_keep_torch_otherwise(fresh, case):
-    fake_installed(fresh, "torch", *(() if case == "no tensorflow" else ("tensorflow",)))
-    fresh.setattr(backend, "_nvidia_gpu_present", lambda: case == "gpu")
-    fresh.setattr(backend.sys, "platform", "linux")
-    if case == "user":
-        fresh.setenv("KERAS_BACKEND", "torch")
-    backend.select()
-    backend.prefer_tensorflow_for_inference("evaluate")
-    assert os.environ["KERAS_BACKEND"] == "torch"
-
-
 def test_missing_or_unknown_backend_is_a_clear_error(fresh):
     fake_installed(fresh, "torch", "tensorflow")
     fresh.setenv("KERAS_BACKEND", "jax")
@@ -147,9 +146,9 @@ def test_missing_or_unknown_backend_is_a_clear_error(fresh):
 def test_describe_formats_info():
     line = backend.describe(
         {"backend": "torch", "version": "2.13.0", "device": "cuda:0 NVIDIA H200",
-         "source": "default: torch is installed"}
+         "source": "default on a GPU: torch"}
     )  # fmt: skip
-    assert line == "keras backend torch 2.13.0 on cuda:0 NVIDIA H200 [default: torch is installed]"
+    assert line == "keras backend torch 2.13.0 on cuda:0 NVIDIA H200 [default on a GPU: torch]"
 
 
 @needs_tf
@@ -176,12 +175,24 @@ print(float(np.abs(predict_fn(model)(x) - np.asarray(model.predict_on_batch(x)))
 """
 
 
-@needs_torch
-def test_import_trainer_picks_torch_when_unset():
+def _expected_default() -> str:
+    """What an unset KERAS_BACKEND becomes on this machine (see default_backend)."""
+    return backend.default_backend()[0]
+
+
+def test_import_trainer_picks_the_device_default_when_unset():
     proc = run(["-c", PROBE])
     assert proc.returncode == 0, proc.stderr[-2000:]
+    chosen, keras_backend, _ = proc.stdout.split()
+    assert chosen == keras_backend == _expected_default()  # chosen, then what Keras runs on
+
+
+@needs_torch
+def test_torch_predict_fn_equals_predict_on_batch():
+    proc = run(["-c", PROBE], keras_backend="torch")
+    assert proc.returncode == 0, proc.stderr[-2000:]
     chosen, keras_backend, delta = proc.stdout.split()
-    assert chosen == keras_backend == "torch"  # chosen, then what Keras runs on
+    assert chosen == keras_backend == "torch"
     assert float(delta) < 1e-6  # the inference-mode predict_fn == predict_on_batch
 
 
@@ -230,19 +241,19 @@ def tiny(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@needs_torch
 def test_train_end_to_end_under_the_default_backend(tiny, tmp_path):
     out = tmp_path / "run"
     args = ["-m", "trainer", "train", "--preset", "smoke", "--data", str(tiny)]
     proc = run([*args, "--out", str(out), "--set", f"cache_dir={tmp_path / 'cache'}"])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     first = proc.stdout.splitlines()[0]
-    assert first.startswith("keras backend torch ") and "[default: torch is installed]" in first
+    want = _expected_default()
+    assert first.startswith(f"keras backend {want} ") and "[default on a " in first
     assert (out / "model.keras").is_file()
     if HAS_TF and importlib.util.find_spec("tensorboard") is not None:
-        assert list((out / "logs" / "train").glob("events.out.tfevents.*"))  # under torch too
+        assert list((out / "logs" / "train").glob("events.out.tfevents.*"))
     summary = json.loads((out / "evaluation" / "summary.json").read_text())
-    assert summary["backend"]["backend"] == "torch" and 0 <= summary["micro_auc"] <= 1
+    assert summary["backend"]["backend"] == want and 0 <= summary["micro_auc"] <= 1
     # Evaluation progress on stderr (not a terminal here: a start and an end line).
     assert "scoring 2 videos: 50 windows" in proc.stderr
     assert "scored 50 frames of 2 videos in" in proc.stderr
@@ -253,7 +264,7 @@ def test_train_end_to_end_under_the_default_backend(tiny, tmp_path):
 def test_bench_prints_the_backend_first(tiny, tmp_path):
     args = ["-m", "trainer.bench", "--preset", "smoke", "--data", str(tiny), "--steps", "1"]
     args += ["--batches", "2", "--eval-videos", "0", "--set", f"cache_dir={tmp_path / 'cache'}"]
-    proc = run(args)
+    proc = run(args, keras_backend="torch")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("keras backend torch ")

@@ -7,12 +7,13 @@ So ``import trainer`` (and with it ``python -m trainer``, ``pseudoanom-train`` a
 1. ``KERAS_BACKEND`` set (non-empty) by the user: that backend, always.
 2. Keras already imported by the caller (``import keras`` before ``import trainer``): the
    backend it runs on; nothing can change it any more.
-3. Otherwise the fastest installed route: ``torch`` when it is importable, else
-   ``tensorflow``. On the 2-core CPU of the project's machines the ``cpu`` preset trains about
-   4x faster under torch (22.7 against 5.7 clips/s, issue #12), and torch from PyPI on Linux
-   is a CUDA build that uses a GPU when there is one. The commands that only predict
-   (``evaluate``, ``score``) take tensorflow instead on a machine without an NVIDIA GPU
-   (:func:`prefer_tensorflow_for_inference`): there TensorFlow predicts faster.
+3. Otherwise the fastest installed route for the device (:func:`default_backend`): on a
+   machine with an NVIDIA GPU, or a Mac, ``torch`` (PyPI's Linux torch is a CUDA build, and the
+   ``tensorflow-cpu`` the ``trainer`` extra installs cannot use a GPU); on a CPU,
+   ``tensorflow``, which trains and predicts this model fastest there (measured with
+   ``benchmarks/train_step_vs_torch.py``: the ``cpu`` preset's step at 44 clips/s against 18-26
+   under torch; numbers in docs/performance.md). Each falls back to the other when only one is
+   installed.
 
 The choice is made by setting ``KERAS_BACKEND`` in this process's environment, so child
 processes (and a later ``import keras``) see the same backend.
@@ -22,7 +23,7 @@ processes (and a later ``import keras``) see the same backend.
 error that says what to do, when the user asked for another backend.
 
 :func:`describe` is the startup line the CLI prints, e.g. ``keras backend torch 2.13.0+cpu on
-cpu (2 threads) [default: torch is installed]``, and :func:`info` the same as a dict for the
+cpu (2 threads) [default on a CPU: tensorflow]``, and :func:`info` the same as a dict for the
 run's ``summary.json``.
 
 This module imports neither Keras nor any framework when it is imported: only
@@ -38,14 +39,12 @@ from typing import Any
 
 __all__ = [
     "ENV_VAR",
-    "PREFERENCE",
     "BackendError",
     "check_installed",
     "default_backend",
     "describe",
     "info",
     "installed",
-    "prefer_tensorflow_for_inference",
     "require_tensorflow",
     "select",
     "source",
@@ -54,8 +53,6 @@ __all__ = [
 
 ENV_VAR = "KERAS_BACKEND"
 
-PREFERENCE: tuple[str, ...] = ("torch", "tensorflow")
-"""Backends in order of preference when the user chose none (the first installed wins)."""
 
 # Keras backend -> (module that must import, pip package that provides it)
 _PACKAGES: dict[str, tuple[str, str]] = {
@@ -105,12 +102,19 @@ def _keras_backend_if_imported() -> str | None:
         return None
 
 
-def default_backend() -> str:
-    """The first installed backend of :data:`PREFERENCE` (``tensorflow`` if none is)."""
-    for name in PREFERENCE:
+def default_backend() -> tuple[str, str]:
+    """``(backend, why)``: the fastest installed backend for this machine's device.
+
+    torch first on a machine with an NVIDIA GPU or on macOS, tensorflow first on a CPU; the
+    first of the two that is installed (``tensorflow`` if neither is).
+    """
+    gpu = _nvidia_gpu_present() or sys.platform == "darwin"
+    device = "a GPU" if gpu else "a CPU"
+    order = ("torch", "tensorflow") if gpu else ("tensorflow", "torch")
+    for i, name in enumerate(order):
         if installed(_PACKAGES[name][0]):
-            return name
-    return "tensorflow"
+            return name, f"default on {device}: {name}" + (f" ({order[0]} missing)" if i else "")
+    return "tensorflow", "default: nothing installed"
 
 
 def select() -> str:
@@ -132,10 +136,9 @@ def select() -> str:
     if imported is not None:
         return imported
     if _auto is None or not os.environ.get(ENV_VAR, "").strip():
-        name = default_backend()
+        name, _why = default_backend()
         os.environ[ENV_VAR] = name
         _auto = name
-        _why = f"default: {name} is installed" if name == "torch" else "default: no torch"
     return os.environ[ENV_VAR]
 
 
@@ -187,26 +190,6 @@ def require_tensorflow(what: str) -> None:
         os.environ[ENV_VAR] = "tensorflow"
         _auto = "tensorflow"
         _why = f"{what} needs tensorflow"
-
-
-def prefer_tensorflow_for_inference(what: str) -> None:
-    """For a command that only predicts (``evaluate``, ``score``): tensorflow on a CPU.
-
-    Applies only to an automatic choice, before Keras is imported, on a machine without an
-    NVIDIA GPU (there torch's CUDA build is the fast route) and not on macOS (torch's MPS), and
-    only when TensorFlow is installed. On the project's 2-core CPU TensorFlow predicts the
-    ``cpu`` preset's model with 1.4-2.5x less CPU time per frame than torch, and keeps its
-    speed far better when other processes load the cores (numbers in docs/trainer.md).
-    Training stays on torch, which trains this model about 4x faster on the same CPU.
-    """
-    global _auto, _why
-    if user_choice() is not None or _keras_backend_if_imported() is not None:
-        return
-    if _nvidia_gpu_present() or sys.platform == "darwin" or not installed("tensorflow"):
-        return
-    os.environ[ENV_VAR] = "tensorflow"
-    _auto = "tensorflow"
-    _why = f"default for {what} on a CPU: tensorflow predicts faster"
 
 
 def check_installed() -> str:

@@ -256,14 +256,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settle_backend(strategy: str = "default", inference: str | None = None) -> None:
+def _settle_backend(strategy: str = "default") -> None:
     """Before Keras is imported: tensorflow for a ``tf.distribute`` strategy (unless the user
-    chose another backend: an error) or, by default on a CPU, for the ``inference`` command
-    (``evaluate``, ``score``); then check that the backend's package is installed."""
+    chose another backend: an error); then check that the backend's package is installed."""
     if strategy != "default":
         backend.require_tensorflow(f"strategy {strategy!r}")
-    if inference:
-        backend.prefer_tensorflow_for_inference(inference)
     backend.check_installed()
 
 
@@ -287,7 +284,7 @@ def _load_model(path: str):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    _settle_backend(inference="evaluate")
+    _settle_backend()
     _announce(args.quiet)
     from trainer.data import load_split
     from trainer.train import evaluate_model, resolve_dataset
@@ -310,7 +307,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    _settle_backend(inference="score")
+    _settle_backend()
     _announce(args.quiet)
     from trainer.data import load_video
     from trainer.train import evaluate_model

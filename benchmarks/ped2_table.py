@@ -70,6 +70,10 @@ VARIANTS: dict[str, list[str]] = {
     ],  # fmt: skip
 }
 TABLE_ROWS = ["baseline", "patch", "patch_object", "skip"]
+# Paired comparisons besides "vs baseline" (first minus second, on the seeds both have): the
+# paper's window content against our object content, and every ``<row>@<backend>`` run against
+# the same row under the default backend (added in ``comparisons``).
+COMPARISONS = [("patch", "patch_object")]
 # Settings that must agree when an existing run is reused.
 CHECKED_KEYS = (
     "data", "size", "width", "batch_size", "epochs", "lr", "seed", "p", "transforms", "intruders"
@@ -273,6 +277,34 @@ def paired(rows: list[dict[str, Any]], variant: str, base: str) -> dict[str, Any
     return out
 
 
+def comparisons(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`paired` for :data:`COMPARISONS` and for each ``<row>@<backend>`` against
+    ``<row>``, where both variants have runs."""
+    have = {r["variant"] for r in rows}
+    pairs = list(COMPARISONS)
+    pairs += [(v, v.split("@")[0]) for v in sorted(have) if "@" in v]
+    return [
+        {"first": a, "second": b, **paired(rows, a, b)} for a, b in pairs if a in have and b in have
+    ]
+
+
+def markdown_comparisons(items: list[dict[str, Any]]) -> str:
+    """The paired differences of :func:`comparisons` as a Markdown table (micro AUC, points)."""
+    lines = [
+        "| first - second | seeds | per seed | mean ± std | > 0 | paired t, p |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for c in items:
+        per_seed = ", ".join(f"{d * 100:+.2f}" for d in c["diffs"])
+        sd = "" if c["std"] is None else f" ± {c['std'] * 100:.2f}"
+        tp = "-" if c["p"] is None else f"{c['t']:.2f}, {c['p']:.3f}"
+        lines.append(
+            f"| {c['first']} - {c['second']} | {','.join(map(str, c['seeds']))} | {per_seed} "
+            f"| {c['mean'] * 100:+.2f}{sd} | {c['positive']}/{len(c['diffs'])} | {tp} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def markdown(table: dict[str, Any]) -> str:
     def cell(entry: dict[str, Any], m: str, scale: float = 100.0) -> str:
         if m not in entry:
@@ -322,9 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     order = {v: i for i, v in enumerate(VARIANTS)}
     rows.sort(key=lambda r: (order.get(r["variant"].split("@")[0], 99), r["variant"], r["seed"]))
     table = aggregate(rows)
-    (dest / "table.json").write_text(json.dumps({"runs": rows, "table": table}, indent=2) + "\n")
-    (dest / "table.md").write_text(markdown(table))
-    print(markdown(table))
+    pairs = comparisons(rows)
+    doc = {"runs": rows, "table": table, "comparisons": pairs}
+    (dest / "table.json").write_text(json.dumps(doc, indent=2) + "\n")
+    text = markdown(table) + "\n" + markdown_comparisons(pairs)
+    (dest / "table.md").write_text(text)
+    print(text)
     return 0
 
 

@@ -65,6 +65,20 @@ def test_paired_test_against_the_baseline_on_common_seeds(table):
     assert tagged["seeds"] == [0] and tagged["mean"] == pytest.approx(0.1) and tagged["p"] is None
 
 
+def test_comparisons_window_vs_object_and_backend_vs_default(table):
+    rows = [row("patch", s, v) for s, v in enumerate([0.80, 0.82, 0.78])]
+    rows += [row("patch_object", s, v) for s, v in enumerate([0.79, 0.84, 0.77])]
+    rows += [row("patch@torch", s, v) for s, v in enumerate([0.81, 0.80])]
+    rows += [row("baseline", 0, 0.75)]  # no baseline@torch: no comparison for it
+    items = {(c["first"], c["second"]): c for c in table.comparisons(rows)}
+    assert set(items) == {("patch", "patch_object"), ("patch@torch", "patch")}
+    wo = items[("patch", "patch_object")]
+    assert wo["diffs"] == pytest.approx([0.01, -0.02, 0.01]) and wo["positive"] == 2
+    assert items[("patch@torch", "patch")]["seeds"] == [0, 1]
+    md = table.markdown_comparisons(list(items.values()))
+    assert "| patch - patch_object | 0,1,2 | +1.00, -2.00, +1.00 | +0.00 ± 1.73 | 2/3 |" in md
+
+
 def test_existing_run_with_other_settings_is_not_reused(table, tmp_path):
     args = table.parse_args(["--runs", str(tmp_path)])
     expected = table.expected_config(args, "skip", 1)

@@ -1,21 +1,31 @@
-"""Command line: ``pseudoanom {preview,list,bench}`` (also ``python -m pseudoanom``)."""
+"""Command line: ``pseudoanom {preview,list,bench}`` (also ``python -m pseudoanom``).
+
+Bad input (a missing frames or intruder folder, an unreadable image, an invalid parameter)
+prints one ``error: ...`` line on stderr and exits with code 2, like ``python -m trainer``.
+Set ``PSEUDOANOM_DEBUG=1`` to get the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
-__all__ = ["main"]
+from .validation import PseudoAnomError
+
+__all__ = ["EXIT_USAGE", "build_parser", "main"]
+
+EXIT_USAGE = 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``pseudoanom`` console script.
-
-    ``preview`` writes a PNG grid of a normal clip and its pseudo anomalies; ``list`` prints
-    the registered transforms; ``bench`` runs ``python -m pseudoanom.bench``.
-    """
-    ap = argparse.ArgumentParser(prog="pseudoanom", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The ``argparse`` parser of ``pseudoanom`` and its subcommands."""
+    ap = argparse.ArgumentParser(
+        prog="pseudoanom",
+        description="Preview pseudo anomalies on a video's frames, list the registered "
+        "transforms, or benchmark them (also: python -m pseudoanom).",
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     pv = sub.add_parser("preview", help="PNG grid: normal clip, then each pseudo anomaly")
     pv.add_argument("--frames", required=True, help="frame folder of one video")
@@ -41,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("list", help="print the registered transform names")
     sub.add_parser("bench", help="run python -m pseudoanom.bench (extra args passed on)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pseudoanom`` console script; returns the exit code (0, or 2).
+
+    ``preview`` writes a PNG grid of a normal clip and its pseudo anomalies; ``list`` prints
+    the registered transforms; ``bench`` runs ``python -m pseudoanom.bench``.
+    """
+    ap = build_parser()
     args, rest = ap.parse_known_args(argv)
     if args.cmd == "bench":
         os.execv(sys.executable, [sys.executable, "-m", "pseudoanom.bench", *rest])
@@ -51,9 +71,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "list":
         print("\n".join(registry.available()))
         return 0
+    try:
+        out = _preview(args)
+    except (PseudoAnomError, OSError, ValueError) as e:
+        if os.environ.get("PSEUDOANOM_DEBUG"):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {out}")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> Path:
     from .preview import preview
 
-    out = preview(
+    return preview(
         args.frames,
         args.intruders,
         args.out,
@@ -66,8 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         names=args.transforms,
         contents=tuple(args.content),
     )
-    print(f"wrote {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ embedded synthetic dataset), ``trainer.evaluation`` (sliding-window PSNR scoring
 
 This ``__init__`` stays light on purpose: it imports neither Keras nor any framework, so
 ``import trainer.data`` does not pay for them. It only settles the Keras backend, which must
-happen before Keras is first imported: ``KERAS_BACKEND`` when the user set it, else torch when
-it is installed, else tensorflow (see :mod:`trainer.backend`).
+happen before Keras is first imported: ``KERAS_BACKEND`` when the user set it, else tensorflow
+on a CPU and torch on a machine with an NVIDIA GPU (see :mod:`trainer.backend`).
 """
 
 from trainer import backend as _backend

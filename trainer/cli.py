@@ -11,11 +11,16 @@ Bad input (missing dataset, unknown config key, bad value, a run directory that 
 overwritten, a Keras backend that cannot do what was asked) prints one ``error: ...`` line on
 stderr and exits with code 2. Set ``TRAINER_DEBUG=1`` to get the traceback instead.
 
-The Keras backend is ``KERAS_BACKEND`` when set, else torch when installed, else tensorflow;
-``--strategy mirrored|multiworker``, and ``evaluate``/``score`` on a machine without an NVIDIA
-GPU, pick tensorflow (see :mod:`trainer.backend`). ``train``,
-``evaluate`` and ``score`` print it as their first line (``keras backend ... on ...``) unless
-``--quiet``, and record it under ``backend`` in ``summary.json``.
+The Keras backend is ``KERAS_BACKEND`` when set, else tensorflow on a CPU and torch on a
+machine with an NVIDIA GPU (each when installed); ``--strategy mirrored|multiworker`` takes
+tensorflow (see :mod:`trainer.backend`). ``train``, ``evaluate`` and ``score`` print it as their
+first line (``keras backend ... on ...``) unless ``--quiet``, and record it under ``backend`` in
+``summary.json``.
+
+Without ``--preset`` (and without a ``preset:`` in the ``--config`` file) ``train`` uses the
+``paper`` preset, the paper's setting, which is meant for a GPU. Whenever a model that large is
+about to train on a CPU, ``train`` says on stderr what that costs (:func:`cpu_cost_warning`)
+before it starts, ``--quiet`` or not.
 """
 
 from __future__ import annotations
@@ -40,11 +45,19 @@ from trainer.config import (  # noqa: E402
     TrainConfig,
     load_config,
     parse_override,
+    read_yaml,
 )
 
-__all__ = ["main", "parse_transform"]
+__all__ = ["cpu_cost_warning", "main", "parse_transform"]
 
 EXIT_USAGE = 2
+
+PAPER_CPU_CLIPS_PER_S = 0.41
+"""Training clips/s of the paper's model (16 x 256 x 256 x 1, width 1, batch 4) on 2 CPU cores
+under TensorFlow (``benchmarks/train_step_vs_torch.py --sizes 256``, docs/performance.md)."""
+
+PED2_CLIPS_PER_EPOCH = 2308
+"""Clips of a UCSD Ped2 training epoch at batch 4: 2,310 windows of 16 frames, 577 full steps."""
 
 
 class CLIError(ValueError):
@@ -113,7 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Without --data the embedded synthetic dataset is used.",
     )
     t.add_argument("--config", help="YAML file of config keys (may name a preset:)")
-    t.add_argument("--preset", choices=sorted(PRESETS), help="base settings (default: paper)")
+    t.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="base settings (default: paper, the paper's setting, for a GPU; cpu: 64x64 for a "
+        "CPU; smoke: a seconds-long wiring check)",
+    )
     t.add_argument("--data", help="dataset root (default: the embedded synthetic dataset)")
     t.add_argument(
         "--transform",
@@ -168,6 +186,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="output folder (default: <model folder>/evaluation-<split>)")
     e.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     e.add_argument("--pad-edges", action="store_true", help="score the first/last frames too")
+    e.add_argument(
+        "--localisation",
+        action="store_true",
+        help="also compute the pixel-, region- and track-level metrics against the split's "
+        "pixel masks (RBDC, TBDC, pixel AUC/AP, UCSD criterion; ~3 ms per frame on Ped2)",
+    )
+    e.add_argument(
+        "--smooth-sigma",
+        type=float,
+        default=0.0,
+        metavar="FRAMES",
+        help="also report AUCs of scores smoothed by a Gaussian of this sigma (non-causal; "
+        "default 0 = off)",
+    )
+    e.add_argument(
+        "--map-sigma",
+        type=float,
+        default=0.0,
+        metavar="PIXELS",
+        help="with --localisation: Gaussian sigma (model pixels) applied to the error maps "
+        "first (default 0 = raw maps)",
+    )
     e.add_argument(
         "--cache-dir", default=TrainConfig().cache_dir, help="decoded-frame cache folder"
     )
@@ -228,7 +268,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = _train_overrides(args)
     config = load_config(args.preset, args.config, overrides)
     saved = Path(config.out) / "config.yaml"
-    if args.resume and saved.is_file():
+    resumed = args.resume and saved.is_file()
+    if resumed:
         # Resume from the run's own settings; only what was given explicitly applies on top.
         config = load_config(
             yaml_path=args.config, overrides=overrides, base=TrainConfig.from_yaml(saved)
@@ -242,7 +283,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # First, before anything else initialises TensorFlow (see trainer.distribute).
     distribution = make_distribution(config.strategy, config.replicas)
-    _announce(args.quiet)
+    details = _announce(args.quiet)
+    if not details["accelerator"]:
+        implicit = args.preset is None and not resumed and not _yaml_names_preset(args.config)
+        warning = cpu_cost_warning(config, implicit_preset=implicit)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
     from trainer.train import train
 
     train(
@@ -264,10 +310,56 @@ def _settle_backend(strategy: str = "default") -> None:
     backend.check_installed()
 
 
-def _announce(quiet: bool) -> None:
-    """The startup line: which Keras backend, on which device (imports Keras)."""
+def _announce(quiet: bool) -> dict[str, Any]:
+    """The startup line: which Keras backend, on which device (imports Keras); returns
+    :func:`trainer.backend.info`."""
+    details = backend.info()
     if not quiet:
-        print(backend.describe(), flush=True)
+        print(backend.describe(details), flush=True)
+    return details
+
+
+def _yaml_names_preset(path: str | None) -> bool:
+    return path is not None and "preset" in read_yaml(path)
+
+
+def cpu_cost_warning(config: TrainConfig, implicit_preset: bool = False) -> str | None:
+    """What training ``config`` on a CPU costs, when its model is at least the paper's size.
+
+    The estimate scales the measured speed of the paper's model on 2 CPU cores
+    (:data:`PAPER_CPU_CLIPS_PER_S`) by the per-clip work ``T * H * W * width**2`` and quotes it
+    for an epoch of UCSD Ped2. Smaller models (the ``cpu`` and ``smoke`` presets) get ``None``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The resolved config of the run.
+    implicit_preset : bool
+        No preset was named: say that ``paper`` is the default.
+
+    Returns
+    -------
+    str or None
+        One ``warning: ...`` line, or ``None`` when there is nothing to warn about.
+    """
+    h, w = config.size
+    paper = TrainConfig()
+    work = config.clip_length * h * w * config.width**2
+    ratio = work / (paper.clip_length * paper.size[0] * paper.size[1] * paper.width**2)
+    if ratio < 1:
+        return None
+    rate = PAPER_CPU_CLIPS_PER_S / ratio
+    epoch_s = PED2_CLIPS_PER_EPOCH / rate
+    total_h = config.epochs * epoch_s / 3600
+    total = f"{total_h / 24:.1f} days" if total_h >= 48 else f"{total_h:.0f} h"
+    why = " (no --preset given: 'paper' is the default)" if implicit_preset else ""
+    return (
+        f"warning: this trains a {config.clip_length}x{h}x{w} model of width {config.width:g} "
+        f"on a CPU{why}. On 2 CPU cores that runs at about {rate:.2g} clips/s: "
+        f"{epoch_s / 60:.0f} min per epoch of UCSD Ped2 ({PED2_CLIPS_PER_EPOCH} clips), "
+        f"{total} for {config.epochs} epochs. It is meant for a GPU; on a CPU use --preset cpu "
+        f"(see 'Hardware and run time' in docs/getting-started.md). Ctrl-C stops it."
+    )
 
 
 def _load_model(path: str):
@@ -287,13 +379,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _settle_backend()
     _announce(args.quiet)
     from trainer.data import load_split
-    from trainer.train import evaluate_model, resolve_dataset
+    from trainer.localisation import Localiser
+    from trainer.train import evaluate_model, pixel_masks, resolve_dataset
 
     model = _load_model(args.model)
     _, t, h, w, c = model.input_shape
     root = resolve_dataset(args.data, args.cache_dir)
     videos = load_split(root, args.split, size=(h, w), channels=c, cache_dir=args.cache_dir)
     out = Path(args.out) if args.out else Path(args.model).parent / f"evaluation-{args.split}"
+    localisation: bool | Localiser = args.localisation
+    if localisation and any(v.masks is not None for v in videos):
+        localisation = Localiser(pixel_masks, map_sigma=args.map_sigma)
     evaluate_model(
         model,
         videos,
@@ -302,6 +398,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         pad_edges=args.pad_edges,
         extra={"model": str(args.model), "dataset": str(root), "split": args.split},
         verbose=0 if args.quiet else 1,
+        localisation=localisation,
+        smooth_sigma=args.smooth_sigma,
     )
     return 0
 

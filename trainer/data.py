@@ -59,6 +59,7 @@ __all__ = [
     "Video",
     "clear_cache",
     "from_model_range",
+    "load_pixel_masks",
     "load_split",
     "load_video",
     "model_to_unit_range",
@@ -808,6 +809,47 @@ def _load_masks(
         lambda: _decode_masks(files, size, s.mask_dir),
         (len(files), *size),
     )
+
+
+def load_pixel_masks(video: Video) -> np.ndarray | None:
+    """Pixel masks of a test video at the size of the mask files (not resized to the frames).
+
+    The mask folder is found as :func:`load_split` finds it (``<split>/pixel_masks/<video>``,
+    ``masks``, ``gt``, or ``<video>_gt`` beside the frame folder). Masks are decoded on every
+    call (no cache): Ped2's 2010 masks take about a second.
+
+    Parameters
+    ----------
+    video : Video
+        A video of :func:`load_split` (its ``path`` is the frame folder).
+
+    Returns
+    -------
+    np.ndarray or None
+        ``bool`` ``(K, H, W)`` at the size of the first mask file (the others are resized to it
+        with nearest neighbour), True = anomalous; ``None`` when the video has no mask folder
+        (a video file, no ``path``, or no folder found).
+
+    Raises
+    ------
+    DatasetError
+        The mask folder holds a different number of images than the video has frames.
+    """
+    if video.path is None or not Path(video.path).is_dir():
+        return None
+    mask_dir = _mask_dir_for(Path(video.path))
+    if mask_dir is None:
+        return None
+    files = _image_files(mask_dir)
+    if len(files) != len(video):
+        raise DatasetError(
+            f"pixel masks in {mask_dir} have {len(files)} files but video {video.name!r} has "
+            f"{len(video)} frames"
+        )
+    if not files:
+        return None
+    size = _decode_image(files[0], 1).shape[:2]
+    return _decode_masks(files, size, mask_dir)
 
 
 def load_video(

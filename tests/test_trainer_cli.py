@@ -93,9 +93,15 @@ def test_train_evaluate_score(dataset, cache, tmp_path, capsys):
 
     out = tmp_path / "eval"
     args = ["evaluate", "--model", str(run / "model.keras"), "--data", str(dataset)]
-    assert main([*args, "--out", str(out), "--cache-dir", cache, "--quiet"]) == 0
+    extra = ["--localisation", "--smooth-sigma", "2"]
+    assert main([*args, "--out", str(out), "--cache-dir", cache, "--quiet", *extra]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["micro_auc"] == pytest.approx(summary["micro_auc"])
+    assert summary["localisation"] is None and summary["smoothing"] is None  # both opt-in
+    assert 0 <= again["localisation"]["rbdc"] <= 1 and again["smoothing"]["causal"] is False
+    metrics = dict(csv.reader((out / "metrics.csv").open()))
+    assert {"pixel_auc", "tbdc", "smoothed_micro_auc", "macro_auc_padded"} <= set(metrics)
+    assert (out / "localisation.csv").is_file() and list(out.glob("localisation_*.png"))
     assert summary["backend"]["backend"] == again["backend"]["backend"] == keras.config.backend()
     assert summary["backend"]["device"] and summary["backend"]["keras"] == keras.__version__
 

@@ -22,8 +22,11 @@ scored frames). ``pad_edges=True`` pads each video with copies of its first / la
 that every frame is scored. The choice is recorded in every result.
 
 Also reported: **macro AUC** (mean of per-video AUCs; videos whose scored frames hold a single
-class are skipped and listed) and the **unnormalised AUC** (score = -PSNR, no per-video
-normalisation).
+class are skipped and listed), the **padded macro AUC** (every video padded with a normal frame
+scored 0 and an anomalous frame scored 1, so all videos count; :mod:`trainer.frame_metrics`), the
+**unnormalised AUC** (score = -PSNR, no per-video normalisation) and, when asked for with
+``smooth_sigma``, AUCs of temporally smoothed scores (non-causal). Pixel-, region- and
+track-level metrics come from a :class:`trainer.localisation.Localiser` passed as ``localiser``.
 
 No TensorFlow here: the model is any callable ``predict_fn(batch) -> reconstruction``.
 :class:`Progress` shows how far scoring is (windows done per video, frames/s) on stderr.
@@ -48,6 +51,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from trainer.data import Video, model_to_unit_range, to_model_range
+from trainer.frame_metrics import macro_auc, smooth_scores
+from trainer.localisation import LocalisationResult, Localiser, error_map
 
 __all__ = [
     "CSV_COLUMNS",
@@ -62,6 +67,7 @@ __all__ = [
     "git_commit",
     "minmax_scores",
     "window_counts",
+    "write_metrics_csv",
     "write_scores_csv",
     "write_summary_json",
 ]
@@ -101,6 +107,9 @@ class VideoScores:
         ``int8`` ``(K,)`` ground truth of every frame of the video (for plots).
     constant_psnr : bool
         True when all PSNRs were equal and the scores were set to 0.
+    smoothed_score : np.ndarray or None
+        ``float64`` ``(n,)`` in [0, 1], ``score`` smoothed over time (``smooth_sigma > 0``
+        only; non-causal).
     """
 
     name: str
@@ -111,6 +120,7 @@ class VideoScores:
     n_frames: int
     video_labels: np.ndarray | None = None
     constant_psnr: bool = False
+    smoothed_score: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -182,6 +192,16 @@ class EvaluationResult:
         Human-readable remarks (skipped videos, constant PSNRs, undefined AUCs).
     reconstructions : list of Reconstruction
         The frames requested with ``keep``.
+    macro_auc_padded : float or None
+        Mean of the per-video AUCs with every video padded with (label 0, score 0) in front
+        and (label 1, score 1) at the end (all labelled videos count).
+    per_video_auc_padded : dict
+        ``{video name: padded AUC}``.
+    smoothing : dict or None
+        With ``smooth_sigma > 0``: ``sigma_frames``, ``causal`` (False), and the ``micro_auc``,
+        ``macro_auc`` and ``macro_auc_padded`` of the smoothed scores.
+    localisation : LocalisationResult or None
+        Pixel/region/track metrics, when :func:`evaluate` was given a ``localiser``.
     """
 
     videos: list[VideoScores]
@@ -198,6 +218,10 @@ class EvaluationResult:
     frames_per_second: float
     notes: list[str] = field(default_factory=list)
     reconstructions: list[Reconstruction] = field(default_factory=list)
+    macro_auc_padded: float | None = None
+    per_video_auc_padded: dict[str, float] = field(default_factory=dict)
+    smoothing: dict[str, Any] | None = None
+    localisation: LocalisationResult | None = None
 
     def summary(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """JSON-ready summary: AUCs, counts, protocol, timing, notes, plus ``extra``.
@@ -226,6 +250,10 @@ class EvaluationResult:
             "per_video_auc": dict(self.per_video_auc),
             "macro_auc_n_videos": len(self.per_video_auc),
             "macro_auc_skipped_videos": list(self.macro_auc_skipped),
+            "macro_auc_padded": self.macro_auc_padded,
+            "per_video_auc_padded": dict(self.per_video_auc_padded),
+            "smoothing": None if self.smoothing is None else dict(self.smoothing),
+            "localisation": None if self.localisation is None else self.localisation.summary(),
             "constant_psnr_videos": list(self.constant_psnr_videos),
             "unscored_videos": list(self.unscored_videos),
             "protocol": dict(self.protocol),
@@ -239,6 +267,30 @@ class EvaluationResult:
                 raise ValueError(f"extra keys {clash} clash with the summary's own keys")
             out.update(extra)
         return _jsonable(out)
+
+    def metrics(self) -> dict[str, float | int | None]:
+        """Every scalar metric, flat: the frame-level AUCs, the smoothed ones (``smoothed_*``,
+        when computed) and the localisation ones (when computed), plus frame counts."""
+        out: dict[str, float | int | None] = {
+            "micro_auc": self.micro_auc,
+            "macro_auc": self.macro_auc,
+            "macro_auc_padded": self.macro_auc_padded,
+            "unnormalised_auc": self.unnormalised_auc,
+            "n_scored_frames": self.n_scored,
+            "macro_auc_n_videos": len(self.per_video_auc),
+            "macro_auc_padded_n_videos": len(self.per_video_auc_padded),
+        }
+        if self.smoothing is not None:
+            out["smooth_sigma_frames"] = self.smoothing["sigma_frames"]
+            for k in ("micro_auc", "macro_auc", "macro_auc_padded"):
+                out[f"smoothed_{k}"] = self.smoothing[k]
+        if self.localisation is not None:
+            s = self.localisation.summary()
+            for k in ("pixel_auc", "pixel_ap", "ucsd_pixel_auc", "ucsd_pixel_eer", "rbdc", "tbdc"):
+                out[k] = s[k]
+            for k, v in s["counts"].items():
+                out[f"localisation_{k}"] = v
+        return out
 
 
 def _jsonable(obj: Any) -> Any:
@@ -509,6 +561,8 @@ def evaluate(
     keep: Mapping[str, Iterable[int]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     fixed_batch: bool = False,
+    smooth_sigma: float = 0.0,
+    localiser: Localiser | None = None,
 ) -> EvaluationResult:
     """Score every test video with sliding windows and compute micro/macro/unnormalised AUC.
 
@@ -543,6 +597,13 @@ def evaluate(
         Give ``predict_fn`` batches of one size only: the last, partial batch is filled up
         with left-over windows whose reconstructions are dropped. A compiled model (JAX, a
         ``tf.function``) then compiles once instead of once more for the last batch.
+    smooth_sigma : float
+        > 0: also report AUCs of the scores smoothed over time by a Gaussian of this standard
+        deviation in frames (:func:`trainer.frame_metrics.smooth_scores`; **non-causal**, it
+        uses later frames). 0 (default): no smoothing.
+    localiser : Localiser or None
+        Gets the error map of every scored frame and computes the pixel-, region- and
+        track-level metrics (``result.localisation``).
 
     Returns
     -------
@@ -563,6 +624,8 @@ def evaluate(
         raise ValueError(f"score_index must be in [0, {clip_len - 1}], got {score_index}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not smooth_sigma >= 0:
+        raise ValueError(f"smooth_sigma must be >= 0 frames, got {smooth_sigma}")
     videos = list(videos)
     if not videos:
         raise ValueError("evaluate needs at least one video")
@@ -638,6 +701,11 @@ def evaluate(
             )
         out = out[:n]
         psnr_all[b0:b1] = frame_psnr(inp[:, score_index], out[:, score_index])
+        if localiser is not None:
+            scored = flat_w[b0:b1] + score_index - pad_front
+            _feed(
+                localiser, videos, flat_v[b0:b1], scored, inp[:, score_index], out[:, score_index]
+            )
         for j in range(n):
             v = videos[flat_v[b0 + j]]
             frame = int(flat_w[b0 + j] + score_index - pad_front)
@@ -657,36 +725,9 @@ def evaluate(
             progress(b1, total)
     seconds = time.perf_counter() - t0
 
-    results: list[VideoScores] = []
-    constant: list[str] = []
-    pos = 0
-    for vi, w in plan:
-        v = videos[vi]
-        frames = w + score_index - pad_front
-        p = psnr_all[pos : pos + len(w)]
-        pos += len(w)
-        score, is_const = minmax_scores(p)
-        if is_const:
-            constant.append(v.name)
-            msg = (
-                f"video {v.name!r}: all {len(p)} PSNRs equal ({p[0]:.4f} dB); min-max "
-                f"normalisation undefined, scores set to 0"
-            )
-            warnings.warn(msg, UserWarning, stacklevel=2)
-            notes.append(msg)
-        labels = None if v.labels is None else np.asarray(v.labels, dtype=np.int8)
-        results.append(
-            VideoScores(
-                name=v.name,
-                frames=frames.astype(np.int64),
-                psnr=p.copy(),
-                score=score,
-                labels=None if labels is None else labels[frames],
-                n_frames=len(v.frames),
-                video_labels=None if labels is None else labels.copy(),
-                constant_psnr=is_const,
-            )
-        )
+    results, constant = _video_scores(videos, plan, psnr_all, score_index - pad_front, notes)
+    for r in results:
+        r.smoothed_score = smooth_scores(r.score, smooth_sigma) if smooth_sigma > 0 else None
     by_name = {r.name: r for r in results}
     for rc in recons:
         r = by_name[rc.video]
@@ -704,33 +745,16 @@ def evaluate(
     labelled = [r for r in results if r.labels is not None]
     if missing:
         notes.append(f"{len(missing)} videos without labels left out of the AUCs: {missing}")
-    micro = macro = unnorm = None
-    per_video: dict[str, float] = {}
-    skipped: list[str] = []
-    if labelled:
-        lab = np.concatenate([r.labels for r in labelled])
-        micro = _auc(lab, np.concatenate([r.score for r in labelled]))
-        unnorm = _auc(lab, -np.concatenate([r.psnr for r in labelled]))
-        if micro is None:
-            notes.append(
-                f"micro/unnormalised AUC undefined: the {lab.size} scored frames hold a "
-                f"single class"
-            )
-        for r in labelled:
-            a = _auc(r.labels, r.score)
-            if a is None:
-                skipped.append(r.name)
-            else:
-                per_video[r.name] = a
-        if per_video:
-            macro = float(np.mean(list(per_video.values())))
-        if skipped:
-            notes.append(
-                f"macro AUC skips {len(skipped)} of {len(labelled)} videos whose scored frames "
-                f"hold a single class: {skipped}"
-            )
-    elif not require_labels:
+    if not labelled and not require_labels:
         notes.append("no labels: AUCs not computed")
+    aucs = _frame_aucs(labelled, notes)
+    smoothing = None
+    if smooth_sigma > 0:
+        smoothed = _frame_aucs(labelled, [], "smoothed_score")
+        keys = ("micro_auc", "macro_auc", "macro_auc_padded")
+        smoothing = {"sigma_frames": float(smooth_sigma), "causal": False}
+        smoothing.update({k: smoothed[k] for k in keys})
+    localisation = localiser.finish() if localiser is not None else None
 
     n_scored = int(total)
     protocol = {
@@ -742,15 +766,18 @@ def evaluate(
         "normalisation": "per-video min-max (Eq. 10); score = 1 - normalised PSNR",
         "micro_auc": "one frame-level ROC AUC over all scored frames",
         "macro_auc": "mean of per-video ROC AUCs (single-class videos skipped)",
+        "macro_auc_padded": "mean of per-video ROC AUCs, every video padded with (label 0, "
+        "score 0) in front and (label 1, score 1) at the end",
         "unnormalised_auc": "ROC AUC of -PSNR over all scored frames",
+        "smooth_sigma": float(smooth_sigma),
     }
     return EvaluationResult(
         videos=results,
-        micro_auc=micro,
-        macro_auc=macro,
-        unnormalised_auc=unnorm,
-        per_video_auc=per_video,
-        macro_auc_skipped=skipped,
+        micro_auc=aucs["micro_auc"],
+        macro_auc=aucs["macro_auc"],
+        unnormalised_auc=aucs["unnormalised_auc"],
+        per_video_auc=aucs["per_video_auc"],
+        macro_auc_skipped=aucs["skipped"],
         constant_psnr_videos=constant,
         unscored_videos=unscored,
         protocol=protocol,
@@ -759,7 +786,102 @@ def evaluate(
         frames_per_second=n_scored / seconds if seconds > 0 else float("inf"),
         notes=notes,
         reconstructions=recons,
+        macro_auc_padded=aucs["macro_auc_padded"],
+        per_video_auc_padded=aucs["per_video_auc_padded"],
+        smoothing=smoothing,
+        localisation=localisation,
     )
+
+
+def _video_scores(
+    videos: Sequence[Video],
+    plan: list[tuple[int, np.ndarray]],
+    psnr_all: np.ndarray,
+    offset: int,
+    notes: list[str],
+) -> tuple[list[VideoScores], list[str]]:
+    """Per-video scores from the PSNRs of all windows (in ``plan`` order); window ``w`` scores
+    frame ``w + offset``. Returns the scores and the videos whose PSNRs were constant."""
+    results: list[VideoScores] = []
+    constant: list[str] = []
+    pos = 0
+    for vi, w in plan:
+        v = videos[vi]
+        frames = w + offset
+        p = psnr_all[pos : pos + len(w)]
+        pos += len(w)
+        score, is_const = minmax_scores(p)
+        if is_const:
+            constant.append(v.name)
+            msg = (
+                f"video {v.name!r}: all {len(p)} PSNRs equal ({p[0]:.4f} dB); min-max "
+                f"normalisation undefined, scores set to 0"
+            )
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            notes.append(msg)
+        labels = None if v.labels is None else np.asarray(v.labels, dtype=np.int8)
+        results.append(
+            VideoScores(
+                name=v.name,
+                frames=frames.astype(np.int64),
+                psnr=p.copy(),
+                score=score,
+                labels=None if labels is None else labels[frames],
+                n_frames=len(v.frames),
+                video_labels=None if labels is None else labels.copy(),
+                constant_psnr=is_const,
+            )
+        )
+    return results, constant
+
+
+def _feed(
+    localiser: Localiser,
+    videos: Sequence[Video],
+    video_index: np.ndarray,
+    frames: np.ndarray,
+    inputs: np.ndarray,
+    recons: np.ndarray,
+) -> None:
+    """Hand one batch's error maps to ``localiser``, one call per video (in video order)."""
+    maps = error_map(inputs, recons)
+    for vi in np.unique(video_index):
+        sel = video_index == vi
+        localiser.add(videos[int(vi)], frames[sel], maps[sel])
+
+
+def _frame_aucs(
+    labelled: Sequence[VideoScores], notes: list[str], key: str = "score"
+) -> dict[str, Any]:
+    """Micro, macro (skip and pad rules) and unnormalised AUC of ``labelled`` videos' ``key``
+    scores; remarks on undefined AUCs go to ``notes``."""
+    out: dict[str, Any] = {
+        "micro_auc": None,
+        "unnormalised_auc": None,
+        "macro_auc": None,
+        "per_video_auc": {},
+        "skipped": [],
+        "macro_auc_padded": None,
+        "per_video_auc_padded": {},
+    }
+    if not labelled:
+        return out
+    lab = np.concatenate([r.labels for r in labelled])
+    out["micro_auc"] = _auc(lab, np.concatenate([getattr(r, key) for r in labelled]))
+    out["unnormalised_auc"] = _auc(lab, -np.concatenate([r.psnr for r in labelled]))
+    if out["micro_auc"] is None:
+        notes.append(
+            f"micro/unnormalised AUC undefined: the {lab.size} scored frames hold a single class"
+        )
+    per = [(r.name, r.labels, getattr(r, key)) for r in labelled]
+    out["macro_auc"], out["per_video_auc"], out["skipped"] = macro_auc(per, "skip")
+    out["macro_auc_padded"], out["per_video_auc_padded"], _ = macro_auc(per, "pad")
+    if out["skipped"]:
+        notes.append(
+            f"macro AUC skips {len(out['skipped'])} of {len(labelled)} videos whose scored "
+            f"frames hold a single class: {out['skipped']} (macro_auc_padded counts them)"
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- output
@@ -779,20 +901,43 @@ def write_scores_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
     -------
     pathlib.Path
         ``path``. ``frame`` is the 0-based index within its video, ``score`` is higher for
-        more anomalous frames, ``label`` is empty when unknown.
+        more anomalous frames, ``label`` is empty when unknown. When the scores were smoothed
+        (``smooth_sigma > 0``) a last column ``smoothed_score`` follows.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    smoothed = any(r.smoothed_score is not None for r in result.videos)
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(CSV_COLUMNS + (("smoothed_score",) if smoothed else ()))
+        for r in result.videos:
+            for i in range(len(r.frames)):
+                label = "" if r.labels is None else int(r.labels[i])
+                row = [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
+                if smoothed:
+                    row.append("" if r.smoothed_score is None else f"{r.smoothed_score[i]:.6f}")
+                w.writerow(row)
+    os.replace(tmp, path)
+    return path
+
+
+def write_metrics_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
+    """Write every scalar metric (:meth:`EvaluationResult.metrics`) as ``metric,value`` rows.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` (parent folders are created); an undefined metric has an empty value.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(CSV_COLUMNS)
-        for r in result.videos:
-            for i in range(len(r.frames)):
-                label = "" if r.labels is None else int(r.labels[i])
-                w.writerow(
-                    [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
-                )
+        w.writerow(("metric", "value"))
+        for name, value in result.metrics().items():
+            w.writerow((name, "" if value is None else repr(value)))
     os.replace(tmp, path)
     return path
 

@@ -654,7 +654,8 @@ class Localiser:
     """Collects error maps during :func:`trainer.evaluation.evaluate` and computes the metrics.
 
     ``evaluate(..., localiser=Localiser())`` calls :meth:`add` with the error maps of each
-    batch's scored frames, grouped by video, and :meth:`finish` at the end. One video's maps
+    batch's scored frames, grouped by video, and :meth:`finish` at the end; a Localiser serves
+    one evaluation (a finished one refuses more maps). One video's maps
     are kept at the model's resolution until the next video starts; then each frame's map is
     resized to its mask, counted and dropped, so memory stays at one video's maps.
 
@@ -740,6 +741,7 @@ class Localiser:
         self._no_masks: list[str] = []
         self._figure: list[LocalisationFrame] = []
         self._seconds = 0.0
+        self._finished = False
 
     def params(self) -> dict[str, Any]:
         """The settings, as recorded in ``summary.json``."""
@@ -773,6 +775,8 @@ class Localiser:
         maps : np.ndarray
             ``(n, h, w)`` their error maps (:func:`error_map`) at the model's resolution.
         """
+        if self._finished:
+            raise ValueError("this Localiser has finished; use a new one for another evaluation")
         t0 = time.perf_counter()
         maps = np.asarray(maps, dtype=np.float32)
         frames = np.asarray(frames, dtype=np.int64)
@@ -858,6 +862,9 @@ class Localiser:
 
     def finish(self) -> LocalisationResult:
         """Process the last video and compute every metric."""
+        if self._finished:
+            raise ValueError("this Localiser has finished already")
+        self._finished = True
         t0 = time.perf_counter()
         if self._video is not None:
             self._flush()

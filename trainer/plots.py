@@ -4,6 +4,9 @@
   frames shaded; one PNG per video plus one grid of all videos.
 * :func:`plot_reconstructions`: for chosen frames, input / reconstruction / error heatmap side
   by side (the paper's Fig. 6), the pixel ground truth outlined where it exists.
+* :func:`plot_localisation`: per video, a few frames with the error map over the input, the
+  predicted regions (error above the video's region threshold) and the ground-truth mask
+  outlined.
 
 Figures are built with :class:`matplotlib.figure.Figure` (rendered by the Agg canvas), not
 ``pyplot``: no display is needed, no global backend is switched and nothing leaks between calls.
@@ -21,8 +24,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from trainer.evaluation import EvaluationResult, Reconstruction, VideoScores
+from trainer.localisation import LocalisationFrame
 
-__all__ = ["plot_reconstructions", "plot_scores"]
+__all__ = ["plot_localisation", "plot_reconstructions", "plot_scores"]
 
 
 def _safe(name: str) -> str:
@@ -182,6 +186,64 @@ def plot_reconstructions(
             fontsize=10,
         )
         p = out / f"recon_{_safe(rc.video)}_{rc.frame:05d}.png"
+        fig.savefig(p, dpi=dpi)
+        paths.append(p)
+    return paths
+
+
+def plot_localisation(
+    frames: Sequence[LocalisationFrame],
+    out_dir: str | os.PathLike,
+    *,
+    dpi: int = 100,
+) -> list[Path]:
+    """Error-map contours against the ground-truth mask, one PNG per video.
+
+    Parameters
+    ----------
+    frames : sequence of LocalisationFrame
+        ``result.localisation.figure_frames`` (a few frames per video, kept by
+        :class:`trainer.localisation.Localiser`), arrays at the mask's size.
+    out_dir : str or os.PathLike
+        Output folder (created); files are ``localisation_<video>.png``.
+    dpi : int
+        Resolution.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The PNG files written. Each panel shows the input frame in gray, the error map as a
+        translucent heatmap (scaled to the largest error of the video's kept frames), the
+        predicted regions' outlines (error > the video's region threshold, cyan) and the mask's
+        outline (red).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    by_video: dict[str, list[LocalisationFrame]] = {}
+    for f in frames:
+        by_video.setdefault(f.video, []).append(f)
+    paths: list[Path] = []
+    for video, fs in by_video.items():
+        h, w = fs[0].error.shape
+        vmax = max(max(float(f.error.max()) for f in fs), 1e-6)
+        fig = Figure(figsize=(3.2 * len(fs), 3.2 * h / w + 0.7), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, len(fs)))
+        for ax, f in zip(axes, fs, strict=True):
+            ax.imshow(f.image, cmap="gray", vmin=0, vmax=1)
+            ax.imshow(f.error, cmap="inferno", vmin=0, vmax=vmax, alpha=0.45)
+            if (f.error > f.threshold).any():
+                ax.contour(f.error, levels=[f.threshold], colors="cyan", linewidths=0.9)
+            if f.mask.any():
+                ax.contour(f.mask.astype(np.float32), levels=[0.5], colors="red", linewidths=1.1)
+            ax.set_title(f"frame {f.frame}", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.suptitle(
+            f"video {video}: error map, predicted regions (cyan, error > {fs[0].threshold:.3g}) "
+            f"and ground truth (red)",
+            fontsize=9,
+        )
+        p = out / f"localisation_{_safe(video)}.png"
         fig.savefig(p, dpi=dpi)
         paths.append(p)
     return paths

@@ -9,11 +9,12 @@ score it with :mod:`trainer.evaluation` (CSV, JSON, plots).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -25,8 +26,12 @@ from trainer.distribute import Distribution, make_distribution
 from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
 from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
 
+if TYPE_CHECKING:
+    from trainer.localisation import Localiser
+
 __all__ = [
     "evaluate_model",
+    "pixel_masks",
     "portable_model",
     "resolve_dataset",
     "synthetic_root",
@@ -121,6 +126,8 @@ def evaluate_model(
     extra: dict[str, Any] | None = None,
     plots: bool = True,
     verbose: int = 1,
+    localisation: bool | Localiser = False,
+    smooth_sigma: float = 0.0,
 ):
     """Score ``videos`` with :func:`trainer.evaluation.evaluate` and write the results.
 
@@ -131,8 +138,9 @@ def evaluate_model(
     videos : list of Video
         Frames at the model's ``(H, W, C)``.
     out_dir : str or os.PathLike
-        Gets ``scores.csv``, ``summary.json`` and, with ``plots``, ``scores_*.png`` and
-        ``recon_*.png``.
+        Gets ``scores.csv``, ``metrics.csv``, ``summary.json`` and, with ``plots``,
+        ``scores_*.png`` and ``recon_*.png``; with localisation also ``localisation.csv``,
+        ``localisation_curves.json`` and (``plots``) ``localisation_*.png``.
     batch_size : int
         Clips per forward pass.
     pad_edges : bool
@@ -146,14 +154,26 @@ def evaluate_model(
     verbose : int
         0 = silent; otherwise the result line on stdout and a :class:`trainer.evaluation.Progress`
         display (windows done per video, frames/s) on stderr.
+    localisation : bool or trainer.localisation.Localiser
+        False (default): none. True: pixel-, region- and track-level metrics with a default
+        :class:`~trainer.localisation.Localiser` against the pixel masks at the size of their
+        files (:func:`trainer.data.load_pixel_masks`; ``video.masks`` where there are no
+        files), when any video has masks. A ``Localiser``: that one.
+    smooth_sigma : float
+        > 0: also report AUCs of temporally smoothed scores (non-causal; see
+        :func:`trainer.evaluation.evaluate`).
 
     Returns
     -------
     trainer.evaluation.EvaluationResult
     """
     from trainer import backend, evaluation
+    from trainer import localisation as loc
     from trainer import plots as plots_module
 
+    localiser = localisation if isinstance(localisation, loc.Localiser) else None
+    if localisation is True and any(v.masks is not None for v in videos):
+        localiser = loc.Localiser(pixel_masks)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clip_length = int(model.input_shape[1])
@@ -169,8 +189,15 @@ def evaluate_model(
         progress=progress,
         # One batch shape: JAX and tf.function compile once, not again for the last batch.
         fixed_batch=keras.config.backend() != "torch",
+        smooth_sigma=smooth_sigma,
+        localiser=localiser,
     )
     evaluation.write_scores_csv(result, out / "scores.csv")
+    evaluation.write_metrics_csv(result, out / "metrics.csv")
+    if result.localisation is not None:
+        loc.write_frames_csv(result.localisation, out / "localisation.csv")
+        curves = json.dumps(result.localisation.curves(), allow_nan=False)
+        (out / "localisation_curves.json").write_text(curves + "\n")
     info = {
         "commit": evaluation.git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -180,6 +207,8 @@ def evaluate_model(
     if plots:
         plots_module.plot_scores(result, out)
         plots_module.plot_reconstructions(result.reconstructions, out)
+        if result.localisation is not None:
+            plots_module.plot_localisation(result.localisation.figure_frames, out)
     if result.micro_auc is not None:
         _say(
             verbose,
@@ -188,7 +217,24 @@ def evaluate_model(
         )
     else:
         _say(verbose, f"scored {result.n_scored} frames -> {out}")
+    if result.localisation is not None:
+        s = result.localisation.summary()
+        parts = [f"{k} {s[k]:.4f}" for k in _LOC_LINE if s[k] is not None]
+        _say(verbose, f"localisation: {', '.join(parts) or 'no pixel masks'}")
     return result
+
+
+_LOC_LINE = ("pixel_auc", "pixel_ap", "ucsd_pixel_auc", "ucsd_pixel_eer", "rbdc", "tbdc")
+
+
+def pixel_masks(video: Video) -> np.ndarray | None:
+    """The masks a default :class:`~trainer.localisation.Localiser` of :func:`evaluate_model`
+    reads: at the size of their files (:func:`trainer.data.load_pixel_masks`), else
+    ``video.masks`` (the frames' size), else None."""
+    from trainer.data import load_pixel_masks
+
+    masks = load_pixel_masks(video)
+    return video.masks if masks is None else masks
 
 
 def _callbacks(

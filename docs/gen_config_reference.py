@@ -1,25 +1,28 @@
 """Generate the trainer's config and command-line reference from the code.
 
-Used two ways:
+The generated Markdown is committed in ``docs/trainer.md`` between marker pairs such as
+``<!-- gen:config-reference -->`` ... ``<!-- /gen:config-reference -->`` (also
+``gen:presets`` and ``gen:cli-reference``), so the page reads the same on GitHub as on the
+site. Used three ways:
 
-* as an mkdocs hook (``hooks:`` in ``mkdocs.yml``): every page that contains one of the markers
-  ``<!-- gen:config-reference -->``, ``<!-- gen:presets -->`` or ``<!-- gen:cli-reference -->``
-  gets it replaced by the generated Markdown, so the site always matches the code;
-* as a script, to read the generated Markdown: ``python docs/gen_config_reference.py``.
+* ``python docs/gen_config_reference.py --write`` regenerates the tables in ``docs/trainer.md``
+  (run it after changing ``TrainConfig``, ``PRESETS`` or a parser); ``--check`` exits with 1
+  when they are out of date (``tests/test_docs_markdown.py`` checks the same);
+* as an mkdocs hook (``hooks:`` in ``mkdocs.yml``): every page gets the text between each marker
+  pair regenerated and the markers removed, so the site always matches the code;
+* with no argument it prints the generated Markdown.
 
 The config tables introspect :class:`trainer.config.TrainConfig` (its dataclass fields, type
 annotations, defaults and the ``Attributes`` section of its docstring) and
 :data:`trainer.config.PRESETS`; the CLI reference is the ``--help`` text of each argparse
-parser (``trainer.cli.build_parser()``, ``pseudoanom``'s ``main``). None of this imports
-TensorFlow.
+parser (``trainer.cli.build_parser()``, ``pseudoanom.__main__.build_parser()``), at a fixed
+width of 100 columns. None of this imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
-import io
 import os
 import re
 import sys
@@ -30,10 +33,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKERS = {
-    "<!-- gen:config-reference -->": "config_reference",
-    "<!-- gen:presets -->": "presets_reference",
-    "<!-- gen:cli-reference -->": "cli_reference",
+    "config-reference": "config_reference",
+    "presets": "presets_reference",
+    "cli-reference": "cli_reference",
 }
+"""Marker name (``<!-- gen:NAME -->`` ... ``<!-- /gen:NAME -->``) -> generator."""
+PAGES = [ROOT / "docs" / "trainer.md"]
+"""The pages whose generated sections ``--write`` and ``--check`` maintain."""
 HELP_COLUMNS = "100"
 
 
@@ -124,17 +130,12 @@ def presets_reference() -> str:
     return "\n".join(rows) + "\n"
 
 
-def _help_text(parser_or_main: Any, argv: Sequence[str] = ()) -> str:
-    """The ``--help`` output of an argparse parser, or of a ``main(argv)`` that builds one."""
+def _help_text(parser: Any) -> str:
+    """The ``--help`` output of an argparse parser, at :data:`HELP_COLUMNS` columns."""
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = HELP_COLUMNS  # argparse wraps to the terminal width: fix it
     try:
-        if hasattr(parser_or_main, "format_help"):
-            return parser_or_main.format_help()
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):
-            parser_or_main([*argv, "--help"])
-        return buf.getvalue()
+        return parser.format_help()
     finally:
         if old is None:
             os.environ.pop("COLUMNS", None)
@@ -158,16 +159,17 @@ def _block(title: str, text: str, level: str = "###") -> str:
 def cli_reference() -> str:
     """``--help`` of ``python -m trainer`` and each subcommand, and of ``pseudoanom``."""
     _import_path()
-    from pseudoanom.__main__ import main as pseudoanom_main
+    from pseudoanom.__main__ import build_parser as pseudoanom_parser
     from trainer.cli import build_parser
 
-    parser = build_parser()
-    parts = [_block("python -m trainer", _help_text(parser))]
-    for name, sub in _subparsers(parser).items():
-        parts.append(_block(f"python -m trainer {name}", _help_text(sub)))
-    parts.append(_block("pseudoanom", _help_text(pseudoanom_main)))
-    for name in ("preview", "list"):
-        parts.append(_block(f"pseudoanom {name}", _help_text(pseudoanom_main, [name])))
+    parts = []
+    for prog, parser in (
+        ("python -m trainer", build_parser()),
+        ("pseudoanom", pseudoanom_parser()),
+    ):
+        parts.append(_block(prog, _help_text(parser)))
+        for name, sub in _subparsers(parser).items():
+            parts.append(_block(f"{prog} {name}", _help_text(sub)))
     return "\n".join(parts)
 
 
@@ -178,14 +180,67 @@ GENERATORS: dict[str, Callable[[], str]] = {
 }
 
 
-def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    """mkdocs hook: replace the ``<!-- gen:... -->`` markers of a page."""
-    for marker, name in MARKERS.items():
-        if marker in markdown:
-            markdown = markdown.replace(marker, GENERATORS[name]())
+def _section(name: str) -> re.Pattern[str]:
+    """``<!-- gen:NAME -->``, anything, ``<!-- /gen:NAME -->`` (the end marker is optional)."""
+    start, end = re.escape(f"<!-- gen:{name} -->"), re.escape(f"<!-- /gen:{name} -->")
+    return re.compile(rf"{start}\n(?:.*?\n{end}|(?!.*?{end}))", re.S)
+
+
+def render(markdown: str, keep_markers: bool = True) -> str:
+    """``markdown`` with every generated section regenerated.
+
+    Parameters
+    ----------
+    markdown : str
+        A page's text.
+    keep_markers : bool
+        Keep the ``<!-- gen:NAME -->`` / ``<!-- /gen:NAME -->`` pair around each section (the
+        committed page) or drop it (the site).
+    """
+    for name, generator in MARKERS.items():
+        pattern = _section(name)
+        if not pattern.search(markdown):
+            continue
+        body = GENERATORS[generator]().rstrip("\n") + "\n"
+        if keep_markers:
+            body = f"<!-- gen:{name} -->\n\n{body}\n<!-- /gen:{name} -->"
+        markdown = pattern.sub(lambda _m, body=body: body, markdown)
     return markdown
 
 
-if __name__ == "__main__":
+def stale_pages() -> list[Path]:
+    """The pages of :data:`PAGES` whose committed sections differ from freshly generated ones."""
+    return [p for p in PAGES if render(p.read_text(encoding="utf-8")) != p.read_text("utf-8")]
+
+
+def on_page_markdown(markdown: str, **kwargs: Any) -> str:
+    """mkdocs hook: regenerate the sections of a page and drop their markers."""
+    return render(markdown, keep_markers=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``--write``: update :data:`PAGES`; ``--check``: exit 1 if one is stale; else print."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--write"]:
+        for page in PAGES:
+            text = page.read_text(encoding="utf-8")
+            if render(text) != text:
+                page.write_text(render(text), encoding="utf-8")
+                print(f"updated {page.relative_to(ROOT)}")
+        return 0
+    if args == ["--check"]:
+        stale = stale_pages()
+        for page in stale:
+            print(f"{page.relative_to(ROOT)} is out of date: python docs/gen_config_reference.py "
+                  f"--write")  # fmt: skip
+        return 1 if stale else 0
+    if args:
+        print("usage: python docs/gen_config_reference.py [--write | --check]", file=sys.stderr)
+        return 2
     for name, fn in GENERATORS.items():
         print(f"<!-- {name} -->\n{fn()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

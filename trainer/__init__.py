@@ -3,7 +3,8 @@
 The package is split into one module per concept (see ``docs/architecture.md``):
 ``trainer.data`` (dataset readers and the decoded-frame cache), ``trainer.synthetic`` (the
 embedded synthetic dataset), ``trainer.evaluation`` (sliding-window PSNR scoring and AUCs),
-``trainer.plots``, ``trainer.backend`` (which Keras backend) and the Keras modules
+``trainer.frame_metrics``, ``trainer.labels`` and ``trainer.localisation`` (metrics beside the
+frame AUC), ``trainer.plots``, ``trainer.backend`` (which Keras backend) and the Keras modules
 (``pipeline``, ``model``, ``losses``, ...).
 
 This ``__init__`` stays light on purpose: it imports neither Keras nor any framework, so

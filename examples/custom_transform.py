@@ -98,6 +98,17 @@ def library_demo(seed: int) -> None:
     print(f"pipeline round trip through to_dict: {again!r}")
 
 
+def _shown(arg: str) -> str:
+    """An argument as the printed command shows it: paths relative to the repository root (the
+    command's working directory), a temporary folder as ``$TMPDIR``."""
+    for root, name in ((HERE.parent, ""), (Path(tempfile.gettempdir()).resolve(), "$TMPDIR/")):
+        try:
+            return name + Path(arg).relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return arg
+
+
 def smoke_train(config_path: Path, quick: bool, out: Path, data: str | None) -> dict[str, Any]:
     """Train with ``python -m trainer train --config <yaml>``; returns the run's summary.
 
@@ -110,7 +121,7 @@ def smoke_train(config_path: Path, quick: bool, out: Path, data: str | None) -> 
         cmd += ["--epochs", "1", "--set", "steps_per_epoch=2"]
     if data is not None:
         cmd += ["--data", data]
-    print("$ python", " ".join(cmd[1:]))
+    print("$ python", " ".join(_shown(c) for c in cmd[1:]))
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=HERE.parent, check=True)
     seconds = time.perf_counter() - t0

@@ -118,7 +118,8 @@ class Pipeline:
         Returns
         -------
         PseudoAnomaly
-            ``params`` is ``{"transform": name or None, "index": i, "params": {...}}``.
+            ``params`` is ``{"transform": name, "index": i, "params": {...}}`` for a pseudo
+            anomaly and ``{"transform": None}`` for a normal clip.
 
         Raises
         ------

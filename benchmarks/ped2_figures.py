@@ -6,7 +6,8 @@ the models in ``--runs``) and writes two PNGs:
 * ``<out>/ped2_table_scores.png``: the anomaly score of every variant (one seed) over two test
   videos, ground-truth anomalous frames shaded;
 * ``<out>/ped2_table_recon.png``: for one test frame, input / reconstruction / squared error of
-  every variant, the error maps on one colour scale, the pixel ground truth outlined.
+  every variant, the error maps on one colour scale, the pixel ground truth outlined (needs the
+  models; ``--no-recon`` makes only the score plot, from the CSVs alone).
 
     python benchmarks/ped2_figures.py --videos 02 04 --frame 04:105 --seed 0
 """
@@ -128,18 +129,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frame", default="04:105", help="VIDEO:FRAME of the Fig. 6 panel")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="docs/img")
+    ap.add_argument(
+        "--recon", action=argparse.BooleanOptionalAction, default=True, help="the model panel"
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot_scores(
         Path(args.results), args.variants, args.videos, args.seed, out / "ped2_table_scores.png"
     )
-    video, frame = args.frame.split(":")
-    plot_recon(
-        Path(args.runs), args.data, args.variants, video, int(frame), args.seed,
-        out / "ped2_table_recon.png",
-    )  # fmt: skip
-    print(f"wrote {out / 'ped2_table_scores.png'} and {out / 'ped2_table_recon.png'}")
+    print(f"wrote {out / 'ped2_table_scores.png'}")
+    if args.recon:
+        video, frame = args.frame.split(":")
+        plot_recon(
+            Path(args.runs), args.data, args.variants, video, int(frame), args.seed,
+            out / "ped2_table_recon.png",
+        )  # fmt: skip
+        print(f"wrote {out / 'ped2_table_recon.png'}")
     return 0
 
 

@@ -152,6 +152,8 @@ def test_video_without_masks_is_listed_and_masks_are_checked():
     loc.add(FakeVideo("a", np.zeros((3, H, W), bool)), np.arange(3), np.zeros((3, 8, 8)))
     r = loc.finish()
     assert r.videos_without_masks == ["a"] and r.rbdc is None and r.pixel_auc is None
+    with pytest.raises(ValueError, match="finished"):  # one Localiser per evaluation
+        loc.add(FakeVideo("a", np.zeros((3, H, W), bool)), np.arange(3), np.zeros((3, 8, 8)))
     bad = Localiser(mask_loader=lambda v: np.zeros((2, H, W), bool))
     bad.add(FakeVideo("b", np.zeros((3, H, W), bool)), np.arange(3), np.zeros((3, 8, 8)))
     with pytest.raises(ValueError, match=r"video 'b': pixel masks of shape \(2, 32, 32\)"):

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import trainer  # noqa: F401  (picks the backend before Keras is imported)
-    from trainer.cli import _load_model
+    from trainer.cli import load_model
     from trainer.data import load_split
     from trainer.train import evaluate_model
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in runs:
         config = yaml.safe_load((run / "config.yaml").read_text())
         before = json.loads((run / "evaluation" / "summary.json").read_text())["micro_auc"]
-        model = _load_model(run / "model.keras")
+        model = load_model(run / "model.keras")
         factors = {}
         for layer in model.layers:
             if "BatchNormalization" in type(layer).__name__:

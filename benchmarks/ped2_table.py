@@ -143,12 +143,12 @@ def _norm(value: Any) -> Any:
 
 def expected_config(args: argparse.Namespace, variant: str, seed: int) -> dict[str, Any]:
     """The config ``train`` would write for this run, resolved by the trainer's own CLI code."""
-    from trainer.cli import _train_overrides, build_parser
+    from trainer.cli import build_parser, train_overrides
     from trainer.config import load_config
 
     argv = train_command(args, variant, seed, Path("/nonexistent"))[3:]
     ns = build_parser().parse_args(argv)
-    return load_config(ns.preset, ns.config, _train_overrides(ns)).to_dict()
+    return load_config(ns.preset, ns.config, train_overrides(ns)).to_dict()
 
 
 def pinned(args: argparse.Namespace, slot: int, cmd: list[str]) -> list[str]:

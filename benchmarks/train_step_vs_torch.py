@@ -533,7 +533,7 @@ def _keras_worker(args, options):
     from trainer.model import build_autoencoder
 
     if "portable" in options:
-        trainer.model._torch_kernels = lambda: False
+        trainer.model.set_torch_kernels(False)
 
     info = {}
     if args.backend == "torch":

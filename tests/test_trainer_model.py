@@ -294,9 +294,9 @@ report["cross_layout"] = float(np.abs(pred_cl - pred_cf).max())
 import trainer.model as tm
 m = models["channels_last"]
 fast = keras.ops.convert_to_numpy(m(x, training=False))
-torch_kernels, tm._torch_kernels = tm._torch_kernels, lambda: False
+torch_kernels = tm.set_torch_kernels(False)
 report["portable"] = float(np.abs(keras.ops.convert_to_numpy(m(x, training=False)) - fast).max())
-tm._torch_kernels = torch_kernels
+tm.set_torch_kernels(torch_kernels)
 models["channels_last"].save(os.path.join(out, "torch.keras"))
 pred = keras.ops.convert_to_numpy(models["channels_last"](x, training=False))
 np.savez(os.path.join(out, "torch.npz"), x=x, y=y, flags=flags, pred=pred)

@@ -81,9 +81,8 @@ def bench_model(
     sampler, config: TrainConfig, steps: int = 10, warmup: int = 3, verbose: bool = False
 ) -> float:
     """Clips/s of training steps on batches already in memory (the model alone)."""
-    from trainer.distribute import Distribution
     from trainer.pipeline import iterate_batches
-    from trainer.train import _build_model
+    from trainer.train import build_model
 
     batch = next(iterate_batches(sampler, 0, config.batch_size, steps=1))
     if _on_tensorflow():
@@ -92,7 +91,7 @@ def bench_model(
         ds = tf.data.Dataset.from_tensors(batch).repeat()
     else:
         ds = _repeat(batch)
-    model = _build_model(config, Distribution())
+    model = build_model(config)
     t0 = time.perf_counter()
     model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)  # traces and warms up
     if verbose:
@@ -105,15 +104,14 @@ def bench_model(
 def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
     """Frames/s of :func:`trainer.evaluation.evaluate` on the first test videos."""
     from trainer.data import load_split
-    from trainer.distribute import Distribution
     from trainer.evaluation import evaluate
-    from trainer.train import _build_model, predict_fn
+    from trainer.train import build_model, predict_fn
 
     videos = load_split(
         root, config.test_split, size=config.size, channels=config.channels,
         cache_dir=config.cache_dir,
     )[:max_videos]  # fmt: skip
-    model = _build_model(config, Distribution())
+    model = build_model(config)
     evaluate(
         videos,
         predict_fn(model),

@@ -48,7 +48,14 @@ from trainer.config import (  # noqa: E402
     read_yaml,
 )
 
-__all__ = ["cpu_cost_warning", "main", "parse_transform"]
+__all__ = [
+    "build_parser",
+    "cpu_cost_warning",
+    "load_model",
+    "main",
+    "parse_transform",
+    "train_overrides",
+]
 
 EXIT_USAGE = 2
 
@@ -238,7 +245,26 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------- commands
 
 
-def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The config overrides the ``train`` flags of ``args`` ask for (``--set`` last).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``train``'s arguments from :func:`build_parser`.
+
+    Returns
+    -------
+    dict
+        Config key -> value, for :func:`trainer.config.load_config`: the named flags that were
+        given, ``transforms`` from ``--transform``/``--weight``, ``imports`` from ``--import``,
+        then every ``--set KEY=VALUE``.
+
+    Raises
+    ------
+    CLIError
+        ``--weight`` without a matching ``--transform``, or a count mismatch.
+    """
     overrides: dict[str, Any] = {}
     for key in ("data", "p", "epochs", "seed", "out", "strategy", "replicas"):
         value = getattr(args, key)
@@ -265,7 +291,7 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    overrides = _train_overrides(args)
+    overrides = train_overrides(args)
     config = load_config(args.preset, args.config, overrides)
     saved = Path(config.out) / "config.yaml"
     resumed = args.resume and saved.is_file()
@@ -362,7 +388,26 @@ def cpu_cost_warning(config: TrainConfig, implicit_preset: bool = False) -> str 
     )
 
 
-def _load_model(path: str):
+def load_model(path: str | os.PathLike):
+    """The model of a ``.keras`` file saved by ``train``, ready for
+    :func:`trainer.train.evaluate_model` (what ``evaluate`` and ``score`` load).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A run's ``model.keras`` (or a checkpoint's ``epoch-NNNN.keras``).
+
+    Returns
+    -------
+    keras.Model
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    CLIError
+        ``path`` does not end in ``.keras``.
+    """
     import keras
 
     import trainer.losses  # noqa: F401  (registers the custom classes)
@@ -382,7 +427,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from trainer.localisation import Localiser
     from trainer.train import evaluate_model, pixel_masks, resolve_dataset
 
-    model = _load_model(args.model)
+    model = load_model(args.model)
     _, t, h, w, c = model.input_shape
     root = resolve_dataset(args.data, args.cache_dir)
     videos = load_split(root, args.split, size=(h, w), channels=c, cache_dir=args.cache_dir)
@@ -410,7 +455,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from trainer.data import load_video
     from trainer.train import evaluate_model
 
-    model = _load_model(args.model)
+    model = load_model(args.model)
     _, t, h, w, c = model.input_shape
     video = load_video(args.video, size=(h, w), channels=c)
     out = Path(args.out) if args.out else Path(args.model).parent / f"score-{video.name}"

@@ -113,13 +113,39 @@ def _reference_pads(shape, kernel_size, strides, data_format: str) -> list[list[
     return pads
 
 
+_TORCH_KERNELS = {"enabled": True}
+
+
+def set_torch_kernels(enabled: bool) -> bool:
+    """Let the layers of this module call torch's kernels under the torch backend (default),
+    or make them run the portable ``keras.ops`` path that TensorFlow and JAX run.
+
+    For measurements and checks (``benchmarks/train_step_vs_torch.py``'s ``portable`` rows,
+    the test that both paths compute the same function); it applies to calls made after it.
+
+    Parameters
+    ----------
+    enabled : bool
+        True: torch's kernels where the backend is torch. False: ``keras.ops`` everywhere.
+
+    Returns
+    -------
+    bool
+        The previous setting, to restore it.
+    """
+    previous = _TORCH_KERNELS["enabled"]
+    _TORCH_KERNELS["enabled"] = bool(enabled)
+    return previous
+
+
 def _torch_kernels() -> bool:
-    """Whether to call torch's own kernels: torch backend, outside a stateless/symbolic scope.
+    """Whether to call torch's own kernels: torch backend, outside a stateless/symbolic scope,
+    unless :func:`set_torch_kernels` turned them off.
 
     Keras traces shapes (``compute_output_spec``) and runs ``stateless_call`` inside a
     ``StatelessScope``; there the portable ``keras.ops`` path runs instead.
     """
-    if keras.backend.backend() != "torch":
+    if keras.backend.backend() != "torch" or not _TORCH_KERNELS["enabled"]:
         return False
     try:
         from keras.src.backend.common.stateless_scope import in_stateless_scope

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from trainer.localisation import Localiser
 
 __all__ = [
+    "build_model",
     "evaluate_model",
     "pixel_masks",
     "portable_model",
@@ -298,10 +299,28 @@ def _training_input(
     return iterate_epochs(*args, workers=config.num_parallel_calls or os.cpu_count() or 1)
 
 
-def _build_model(config: TrainConfig, dist: Distribution) -> DualLossAutoencoder:
+def build_model(config: TrainConfig, dist: Distribution | None = None) -> DualLossAutoencoder:
+    """The compiled, freshly initialised :class:`~trainer.losses.DualLossAutoencoder` of
+    ``config``: what :func:`train` fits when it does not resume.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Reads ``clip_length``, ``size``, ``channels``, ``width`` and ``lr`` (Adam).
+    dist : trainer.distribute.Distribution or None
+        The strategy the model trains under; synchronised BatchNorm when it has several
+        replicas. ``None``: one device. Build the model inside ``dist.scope()``.
+
+    Returns
+    -------
+    DualLossAutoencoder
+        Compiled with ``keras.optimizers.Adam(config.lr)`` and no ``loss`` (the dual loss is
+        the model's own).
+    """
     input_shape = (config.clip_length, *config.size, config.channels)
+    replicas = 1 if dist is None else dist.replicas
     model = build_dual_loss_autoencoder(
-        input_shape, width=config.width, sync_batchnorm=dist.replicas > 1
+        input_shape, width=config.width, sync_batchnorm=replicas > 1
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
     return model
@@ -411,7 +430,7 @@ def train_model(
         keras.utils.set_random_seed(config.seed)  # initial weights
         state = ckpt.latest_checkpoint(run_dir) if resume else None
         with dist.scope():
-            model = ckpt.load_checkpoint_model(state) if state else _build_model(config, dist)
+            model = ckpt.load_checkpoint_model(state) if state else build_model(config, dist)
         initial_epoch = state["epoch"] if state else 0
         history = state["history"] if state else {}
         if initial_epoch:

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,10 +62,13 @@ __all__ = [
     "Progress",
     "Reconstruction",
     "VideoScores",
+    "Windows",
     "evaluate",
     "frame_psnr",
     "git_commit",
     "minmax_scores",
+    "reconstruct_windows",
+    "sliding_windows",
     "window_counts",
     "write_metrics_csv",
     "write_scores_csv",
@@ -616,6 +619,57 @@ def evaluate(
         (both numbers given), frame shapes differing between videos, ``predict_fn`` returning
         the wrong shape.
     """
+    score_index = _check_arguments(clip_len, score_index, batch_size, smooth_sigma)
+    videos = list(videos)
+    missing = _check_videos(videos, require_labels)
+    notes: list[str] = []  # remarks for the summary, in the order they arise
+
+    # 1. Windows: T frames, stride 1, each scoring its frame at `score_index`.
+    windows = sliding_windows(videos, clip_len, score_index, pad_edges, notes)
+    keep_frames = _keep_frames(keep, videos)
+    # 2. Scores: the PSNR of each window's scored frame against its reconstruction (Eq. 9).
+    psnr, recons, seconds = _psnr_per_window(
+        videos, windows, predict_fn, batch_size, fixed_batch, progress, localiser, keep_frames
+    )
+    # 3. Per-video min-max normalisation (Eq. 10): score = 1 - normalised PSNR.
+    results, constant = _normalise_per_video(videos, windows, psnr, notes)
+    _smooth(results, smooth_sigma)
+    _score_kept(recons, results, keep_frames)
+    # 4. AUCs: micro (the paper's), macro (skip and pad rules), unnormalised, smoothed.
+    aucs, smoothing = _aucs(results, missing, require_labels, smooth_sigma, notes)
+    localisation = localiser.finish() if localiser is not None else None
+
+    # 5. Outputs.
+    n_scored = len(windows)
+    return EvaluationResult(
+        videos=results,
+        micro_auc=aucs["micro_auc"],
+        macro_auc=aucs["macro_auc"],
+        unnormalised_auc=aucs["unnormalised_auc"],
+        per_video_auc=aucs["per_video_auc"],
+        macro_auc_skipped=aucs["skipped"],
+        constant_psnr_videos=constant,
+        unscored_videos=windows.unscored,
+        protocol=_protocol(clip_len, score_index, pad_edges, batch_size, smooth_sigma),
+        n_scored=n_scored,
+        seconds=seconds,
+        frames_per_second=n_scored / seconds if seconds > 0 else float("inf"),
+        notes=notes,
+        reconstructions=recons,
+        macro_auc_padded=aucs["macro_auc_padded"],
+        per_video_auc_padded=aucs["per_video_auc_padded"],
+        smoothing=smoothing,
+        localisation=localisation,
+    )
+
+
+# Each step's warnings use stacklevel=3: they point at the caller of evaluate().
+
+
+def _check_arguments(
+    clip_len: int, score_index: int | None, batch_size: int, smooth_sigma: float
+) -> int:
+    """Validate :func:`evaluate`'s numbers; returns the scored position (default ``T // 2``)."""
     if clip_len < 1:
         raise ValueError(f"clip_len must be >= 1, got {clip_len}")
     if score_index is None:
@@ -626,10 +680,13 @@ def evaluate(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not smooth_sigma >= 0:
         raise ValueError(f"smooth_sigma must be >= 0 frames, got {smooth_sigma}")
-    videos = list(videos)
+    return score_index
+
+
+def _check_videos(videos: Sequence[Video], require_labels: bool) -> list[str]:
+    """Validate the videos (one frame shape, a label per frame); returns the unlabelled ones."""
     if not videos:
         raise ValueError("evaluate needs at least one video")
-
     frame_shape = videos[0].frames.shape[1:]
     missing = []
     for v in videos:
@@ -647,50 +704,147 @@ def evaluate(
             f"no frame labels for {len(missing)} of {len(videos)} videos ({missing[:5]}); "
             f"AUC needs labels (pass require_labels=False to score without them)"
         )
+    return missing
 
-    notes: list[str] = []
+
+@dataclass(frozen=True, eq=False)
+class Windows:
+    """The sliding windows of a set of videos, in scoring order (video by video).
+
+    Window ``i`` holds frames ``first[i] .. first[i] + clip_len - 1`` of video ``video[i]``
+    (indices outside the video repeat its first / last frame) and scores frame
+    ``first[i] + score_index`` (:attr:`scored`).
+
+    Attributes
+    ----------
+    video : np.ndarray
+        ``int64`` ``(N,)``, index (into the videos given) of each window's video.
+    first : np.ndarray
+        ``int64`` ``(N,)``, the window's first frame; negative with ``pad_edges``.
+    clip_len, score_index : int
+        Window length T and the scored position in it.
+    spans : list of (int, int, int)
+        ``(video index, first window, window count)`` of every scored video.
+    unscored : list of str
+        Videos too short for a window.
+    """
+
+    video: np.ndarray
+    first: np.ndarray
+    clip_len: int
+    score_index: int
+    spans: list[tuple[int, int, int]]
+    unscored: list[str]
+
+    def __len__(self) -> int:
+        return len(self.video)
+
+    @property
+    def scored(self) -> np.ndarray:
+        """``int64`` ``(N,)``: the frame (within its video) each window scores."""
+        return self.first + self.score_index
+
+
+def sliding_windows(
+    videos: Sequence[Video],
+    clip_len: int,
+    score_index: int,
+    pad_edges: bool,
+    notes: list[str] | None = None,
+) -> Windows:
+    """Step 1 of :func:`evaluate`: the ``clip_len``-frame windows, stride 1, of every video.
+
+    Without ``pad_edges`` a video of K frames has the ``K - T + 1`` windows that fit in it, so
+    its first ``score_index`` and last ``T - 1 - score_index`` frames get no score. With
+    ``pad_edges`` it has K windows starting ``score_index`` frames before frame 0: every frame
+    is scored once, next to copies of the first / last frame. A video with no window is
+    listed in ``unscored``, with a warning and a note.
+
+    Parameters
+    ----------
+    videos : sequence of Video
+        The test videos.
+    clip_len, score_index : int
+        Window length T and the scored position in it.
+    pad_edges : bool
+        Score every frame.
+    notes : list of str or None
+        Gets a remark per unscored video.
+
+    Returns
+    -------
+    Windows
+    """
     pad_front = score_index if pad_edges else 0
-    # (video index, window start in padded coordinates) for every window
-    plan: list[tuple[int, np.ndarray]] = []
-    unscored: list[str] = []
+    video, first, spans, unscored = [], [], [], []
+    pos = 0  # windows so far
     counts = window_counts((len(v.frames) for v in videos), clip_len, pad_edges)
     for vi, (v, n_windows) in enumerate(zip(videos, counts, strict=True)):
-        k = len(v.frames)
         if n_windows <= 0:
             unscored.append(v.name)
             msg = (
-                f"video {v.name!r} has {k} frames < clip_len={clip_len}: no frame scored "
-                f"(use pad_edges=True to score it)"
+                f"video {v.name!r} has {len(v.frames)} frames < clip_len={clip_len}: no frame "
+                f"scored (use pad_edges=True to score it)"
             )
-            warnings.warn(msg, UserWarning, stacklevel=2)
-            notes.append(msg)
+            warnings.warn(msg, UserWarning, stacklevel=3)
+            if notes is not None:
+                notes.append(msg)
             continue
-        plan.append((vi, np.arange(n_windows)))
+        spans.append((vi, pos, n_windows))
+        pos += n_windows
+        video.append(np.full(n_windows, vi, dtype=np.int64))
+        first.append(np.arange(n_windows, dtype=np.int64) - pad_front)
+    return Windows(
+        video=np.concatenate(video) if video else np.zeros(0, np.int64),
+        first=np.concatenate(first) if first else np.zeros(0, np.int64),
+        clip_len=clip_len,
+        score_index=score_index,
+        spans=spans,
+        unscored=unscored,
+    )
 
-    keep_sets = {str(n): {int(f) for f in fs} for n, fs in (keep or {}).items()}
-    unknown = sorted(set(keep_sets) - {v.name for v in videos})
+
+def _keep_frames(
+    keep: Mapping[str, Iterable[int]] | None, videos: Sequence[Video]
+) -> dict[str, set[int]]:
+    """``keep`` as ``{video name: set of frames}``; warns about names of no video."""
+    keep_frames = {str(n): {int(f) for f in fs} for n, fs in (keep or {}).items()}
+    unknown = sorted(set(keep_frames) - {v.name for v in videos})
     if unknown:
-        warnings.warn(f"keep names unknown videos {unknown}", UserWarning, stacklevel=2)
+        warnings.warn(f"keep names unknown videos {unknown}", UserWarning, stacklevel=3)
+    return keep_frames
 
-    flat_v = np.concatenate([np.full(len(w), vi) for vi, w in plan]) if plan else np.zeros(0)
-    flat_w = np.concatenate([w for _, w in plan]) if plan else np.zeros(0)
-    flat_v = flat_v.astype(np.int64)
-    flat_w = flat_w.astype(np.int64)
-    total = len(flat_v)
-    psnr_all = np.empty(total, dtype=np.float64)
-    recons: list[Reconstruction] = []
-    offsets = np.arange(clip_len) - pad_front
-    batch = np.empty((min(batch_size, max(total, 1)), clip_len, *frame_shape), dtype=np.float32)
 
-    t0 = time.perf_counter()
-    if progress is not None:
-        progress(0, total)
+def reconstruct_windows(
+    videos: Sequence[Video],
+    windows: Windows,
+    predict_fn: PredictFn,
+    batch_size: int,
+    fixed_batch: bool = False,
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """The model's reconstructions of ``windows``, ``batch_size`` windows per ``predict_fn``
+    call (windows of consecutive videos share batches; see :func:`evaluate` for
+    ``fixed_batch``).
+
+    Yields
+    ------
+    windows : slice
+        The windows of the batch.
+    inputs, recons : np.ndarray
+        ``float32`` ``(n, H, W, C)`` in the model range: each window's scored frame and its
+        reconstruction. Views of buffers that the next batch overwrites.
+    """
+    total = len(windows)
+    frame_shape = videos[0].frames.shape[1:]
+    offsets = np.arange(windows.clip_len)
+    batch = np.empty((min(batch_size, max(total, 1)), windows.clip_len, *frame_shape), np.float32)
+    s = windows.score_index
     for b0 in range(0, total, batch_size):
         b1 = min(b0 + batch_size, total)
         n = b1 - b0
         for j in range(n):
-            v = videos[flat_v[b0 + j]]
-            idx = np.clip(flat_w[b0 + j] + offsets, 0, len(v.frames) - 1)
+            v = videos[windows.video[b0 + j]]
+            idx = np.clip(windows.first[b0 + j] + offsets, 0, len(v.frames) - 1)
             batch[j] = to_model_range(v.frames[idx])
         inp = batch[:n]
         sent = batch if fixed_batch else inp  # a full batch: the rows past n are left-overs
@@ -699,117 +853,65 @@ def evaluate(
             raise ValueError(
                 f"predict_fn returned shape {out.shape} for a batch of shape {sent.shape}"
             )
-        out = out[:n]
-        psnr_all[b0:b1] = frame_psnr(inp[:, score_index], out[:, score_index])
+        yield slice(b0, b1), inp[:, s], out[:n, s]
+
+
+def _psnr_per_window(
+    videos: Sequence[Video],
+    windows: Windows,
+    predict_fn: PredictFn,
+    batch_size: int,
+    fixed_batch: bool,
+    progress: Callable[[int, int], None] | None,
+    localiser: Localiser | None,
+    keep_frames: Mapping[str, set[int]],
+) -> tuple[np.ndarray, list[Reconstruction], float]:
+    """Step 2: the PSNR of every window's scored frame; on the way, the error maps go to
+    ``localiser`` and the frames of ``keep_frames`` are kept. Returns the ``float64`` PSNRs,
+    the kept frames and the seconds it took."""
+    total = len(windows)
+    psnr = np.empty(total, dtype=np.float64)
+    kept: list[Reconstruction] = []
+    t0 = time.perf_counter()
+    if progress is not None:
+        progress(0, total)
+    for sl, inputs, recons in reconstruct_windows(
+        videos, windows, predict_fn, batch_size, fixed_batch
+    ):
+        psnr[sl] = frame_psnr(inputs, recons)
+        video_index, frames = windows.video[sl], windows.scored[sl]
         if localiser is not None:
-            scored = flat_w[b0:b1] + score_index - pad_front
-            _feed(
-                localiser, videos, flat_v[b0:b1], scored, inp[:, score_index], out[:, score_index]
-            )
-        for j in range(n):
-            v = videos[flat_v[b0 + j]]
-            frame = int(flat_w[b0 + j] + score_index - pad_front)
-            if frame in keep_sets.get(v.name, ()):
-                recons.append(
+            _feed(localiser, videos, video_index, frames, inputs, recons)
+        for j, (vi, frame) in enumerate(zip(video_index, frames, strict=True)):
+            v, frame = videos[vi], int(frame)
+            if frame in keep_frames.get(v.name, ()):
+                kept.append(
                     Reconstruction(
                         video=v.name,
                         frame=frame,
-                        input=model_to_unit_range(inp[j, score_index]).copy(),
-                        recon=model_to_unit_range(out[j, score_index]).copy(),
+                        input=model_to_unit_range(inputs[j]).copy(),
+                        recon=model_to_unit_range(recons[j]).copy(),
                         mask=None if v.masks is None else np.array(v.masks[frame], dtype=bool),
-                        psnr=float(psnr_all[b0 + j]),
+                        psnr=float(psnr[sl.start + j]),
                         label=None if v.labels is None else int(v.labels[frame]),
                     )
                 )
         if progress is not None:
-            progress(b1, total)
-    seconds = time.perf_counter() - t0
-
-    results, constant = _video_scores(videos, plan, psnr_all, score_index - pad_front, notes)
-    for r in results:
-        r.smoothed_score = smooth_scores(r.score, smooth_sigma) if smooth_sigma > 0 else None
-    by_name = {r.name: r for r in results}
-    for rc in recons:
-        r = by_name[rc.video]
-        rc.score = float(r.score[np.searchsorted(r.frames, rc.frame)])
-    for name, fs in keep_sets.items():
-        got = {rc.frame for rc in recons if rc.video == name}
-        if name in by_name and fs - got:
-            warnings.warn(
-                f"keep: frames {sorted(fs - got)[:10]} of video {name!r} get no score "
-                f"and were skipped",
-                UserWarning,
-                stacklevel=2,
-            )
-
-    labelled = [r for r in results if r.labels is not None]
-    if missing:
-        notes.append(f"{len(missing)} videos without labels left out of the AUCs: {missing}")
-    if not labelled and not require_labels:
-        notes.append("no labels: AUCs not computed")
-    aucs = _frame_aucs(labelled, notes)
-    smoothing = None
-    if smooth_sigma > 0:
-        smoothed = _frame_aucs(labelled, [], "smoothed_score")
-        keys = ("micro_auc", "macro_auc", "macro_auc_padded")
-        smoothing = {"sigma_frames": float(smooth_sigma), "causal": False}
-        smoothing.update({k: smoothed[k] for k in keys})
-    localisation = localiser.finish() if localiser is not None else None
-
-    n_scored = int(total)
-    protocol = {
-        "clip_len": int(clip_len),
-        "score_index": int(score_index),
-        "pad_edges": bool(pad_edges),
-        "batch_size": int(batch_size),
-        "psnr": "10*log10(1/MSE) on [0,1] images ((x+1)/2), MSE floor 1e-10",
-        "normalisation": "per-video min-max (Eq. 10); score = 1 - normalised PSNR",
-        "micro_auc": "one frame-level ROC AUC over all scored frames",
-        "macro_auc": "mean of per-video ROC AUCs (single-class videos skipped)",
-        "macro_auc_padded": "mean of per-video ROC AUCs, every video padded with (label 0, "
-        "score 0) in front and (label 1, score 1) at the end",
-        "unnormalised_auc": "ROC AUC of -PSNR over all scored frames",
-        "smooth_sigma": float(smooth_sigma),
-    }
-    return EvaluationResult(
-        videos=results,
-        micro_auc=aucs["micro_auc"],
-        macro_auc=aucs["macro_auc"],
-        unnormalised_auc=aucs["unnormalised_auc"],
-        per_video_auc=aucs["per_video_auc"],
-        macro_auc_skipped=aucs["skipped"],
-        constant_psnr_videos=constant,
-        unscored_videos=unscored,
-        protocol=protocol,
-        n_scored=n_scored,
-        seconds=seconds,
-        frames_per_second=n_scored / seconds if seconds > 0 else float("inf"),
-        notes=notes,
-        reconstructions=recons,
-        macro_auc_padded=aucs["macro_auc_padded"],
-        per_video_auc_padded=aucs["per_video_auc_padded"],
-        smoothing=smoothing,
-        localisation=localisation,
-    )
+            progress(sl.stop, total)
+    return psnr, kept, time.perf_counter() - t0
 
 
-def _video_scores(
-    videos: Sequence[Video],
-    plan: list[tuple[int, np.ndarray]],
-    psnr_all: np.ndarray,
-    offset: int,
-    notes: list[str],
+def _normalise_per_video(
+    videos: Sequence[Video], windows: Windows, psnr: np.ndarray, notes: list[str]
 ) -> tuple[list[VideoScores], list[str]]:
-    """Per-video scores from the PSNRs of all windows (in ``plan`` order); window ``w`` scores
-    frame ``w + offset``. Returns the scores and the videos whose PSNRs were constant."""
+    """Step 3: each video's PSNRs min-max normalised over that video alone
+    (:func:`minmax_scores`). Returns the scores and the videos whose PSNRs were constant."""
     results: list[VideoScores] = []
     constant: list[str] = []
-    pos = 0
-    for vi, w in plan:
+    for vi, pos, n in windows.spans:
         v = videos[vi]
-        frames = w + offset
-        p = psnr_all[pos : pos + len(w)]
-        pos += len(w)
+        frames = windows.scored[pos : pos + n]
+        p = psnr[pos : pos + n]
         score, is_const = minmax_scores(p)
         if is_const:
             constant.append(v.name)
@@ -833,6 +935,76 @@ def _video_scores(
             )
         )
     return results, constant
+
+
+def _smooth(results: Sequence[VideoScores], smooth_sigma: float) -> None:
+    """Optional: each video's scores smoothed over time (non-causal), as ``smoothed_score``."""
+    for r in results:
+        r.smoothed_score = smooth_scores(r.score, smooth_sigma) if smooth_sigma > 0 else None
+
+
+def _score_kept(
+    kept: Sequence[Reconstruction],
+    results: Sequence[VideoScores],
+    keep_frames: Mapping[str, set[int]],
+) -> None:
+    """Give each kept frame its normalised score; warn about requested frames with none."""
+    by_name = {r.name: r for r in results}
+    for rc in kept:
+        r = by_name[rc.video]
+        rc.score = float(r.score[np.searchsorted(r.frames, rc.frame)])
+    for name, fs in keep_frames.items():
+        got = {rc.frame for rc in kept if rc.video == name}
+        if name in by_name and fs - got:
+            warnings.warn(
+                f"keep: frames {sorted(fs - got)[:10]} of video {name!r} get no score "
+                f"and were skipped",
+                UserWarning,
+                stacklevel=3,
+            )
+
+
+def _aucs(
+    results: Sequence[VideoScores],
+    missing: Sequence[str],
+    require_labels: bool,
+    smooth_sigma: float,
+    notes: list[str],
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Step 4: the frame-level AUCs of the labelled videos (:func:`_frame_aucs`), and with
+    ``smooth_sigma`` those of the smoothed scores (the ``smoothing`` entry of the result)."""
+    labelled = [r for r in results if r.labels is not None]
+    if missing:
+        notes.append(f"{len(missing)} videos without labels left out of the AUCs: {missing}")
+    if not labelled and not require_labels:
+        notes.append("no labels: AUCs not computed")
+    aucs = _frame_aucs(labelled, notes)
+    if not smooth_sigma > 0:
+        return aucs, None
+    smoothed = _frame_aucs(labelled, [], "smoothed_score")
+    smoothing = {"sigma_frames": float(smooth_sigma), "causal": False}
+    smoothing.update({k: smoothed[k] for k in ("micro_auc", "macro_auc", "macro_auc_padded")})
+    return aucs, smoothing
+
+
+def _protocol(
+    clip_len: int, score_index: int, pad_edges: bool, batch_size: int, smooth_sigma: float
+) -> dict[str, Any]:
+    """The protocol record of every result (``summary.json``'s ``protocol``)."""
+    return {
+        "clip_len": int(clip_len),
+        "score_index": int(score_index),
+        "pad_edges": bool(pad_edges),
+        "batch_size": int(batch_size),
+        "psnr": "10*log10(1/MSE) on [0,1] images ((x+1)/2), MSE floor 1e-10",
+        "normalisation": "per-video min-max (Eq. 10); score = 1 - normalised PSNR",
+        "micro_auc": "one frame-level ROC AUC over all scored frames",
+        "macro_auc": "mean of per-video ROC AUCs (single-class videos skipped)",
+        "macro_auc_padded": "mean of per-video ROC AUCs, every video padded with (label 0, "
+        "score 0) in front and (label 1, score 1) at the end",
+        "unnormalised_auc": "ROC AUC of -PSNR over all scored frames",
+        "smooth_sigma": float(smooth_sigma),
+    }
 
 
 def _feed(

@@ -24,10 +24,14 @@ def test_defaults_are_the_paper_setting():
     c = TrainConfig()
     assert (c.size, c.channels, c.clip_length, c.width) == ((256, 256), 1, 16, 1.0)
     assert (c.batch_size, c.epochs, c.lr, c.p) == (4, 60, 1e-4, 0.2)
-    assert c.transforms == [
-        {"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 10.0}, "weight": 1.0}
-    ]
-    assert c.intruders == "embedded"
+    assert c.pipeline == {
+        "name": "pipeline",
+        "params": {
+            "transforms": [{"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 10.0}}],
+            "weights": [1.0],
+            "p": 0.2,
+        },
+    }
     assert preset("paper") == c
 
 
@@ -85,9 +89,13 @@ def test_command_line_strings_are_coerced():
     assert c.size == (96, 96) and c.epochs == 3 and c.lr == 2e-4
     assert c.data is None and c.mixed_precision is True
     assert c.width == preset("cpu").width  # the rest comes from the preset
-    key, value = parse_override("transforms=[{name: skip_frame, params: {steps: [2, 3]}}]")
+    key, value = parse_override("pipeline={name: pipeline, params: {transforms: [skip_frame]}}")
     c = TrainConfig.from_dict({key: value})
-    assert c.transforms == [{"name": "skip_frame", "params": {"steps": [2, 3]}, "weight": 1.0}]
+    assert c.pipeline["params"] == {
+        "transforms": [{"name": "skip_frame", "params": {}}],
+        "weights": [1.0],
+        "p": 0.2,
+    }
     with pytest.raises(ConfigError, match="key=value"):
         parse_override("epochs")
 
@@ -129,3 +137,102 @@ def test_example_configs_exist():
     names = {p.name for p in CONFIGS}
     assert {"paper_ped2_patch.yaml", "paper_ped2_skip.yaml", "cpu_ped2_patch.yaml"} <= names
     assert any("baseline" in n for n in names)
+
+
+def _pipe(*transforms, weights=None, p=0.2) -> dict:
+    entries = [{"name": n, "params": params} for n, params in transforms]
+    weights = weights or [1.0] * len(entries)
+    return {"name": "pipeline", "params": {"transforms": entries, "weights": weights, "p": p}}
+
+
+def test_old_form_becomes_the_pipeline_key():
+    old = {
+        "p": 0.3,
+        "transforms": [
+            {"name": "smoothmix_s", "params": {"alpha": 0.5}, "weight": 2},
+            {"name": "skip_frame", "params": {"steps": [2, 3]}},
+        ],
+        "intruders": "some/folder",
+    }
+    c = TrainConfig.from_dict(old)
+    assert c.pipeline == _pipe(
+        ("smoothmix_s", {"alpha": 0.5, "intruders": "some/folder"}),  # skip_frame takes none
+        ("skip_frame", {"steps": [2, 3]}),
+        weights=[2.0, 1.0],
+        p=0.3,
+    )
+    assert c.p == 0.3
+    saved = c.to_dict()
+    assert not set(saved) & {"p", "transforms", "intruders"}  # written in the new form only
+    assert TrainConfig.from_dict(saved) == c
+    # "embedded" is the library's default (no intruders entry); cifar100:<path> a source dict
+    assert TrainConfig.from_dict({**old, "intruders": "embedded"}).pipeline == _pipe(
+        ("smoothmix_s", {"alpha": 0.5}), ("skip_frame", {"steps": [2, 3]}), weights=[2, 1], p=0.3
+    )
+    c = TrainConfig.from_dict({**old, "intruders": "cifar100:/data/c.tar.gz"})
+    spec = c.pipeline["params"]["transforms"][0]["params"]["intruders"]
+    assert spec == {"kind": "cifar100", "path": "/data/c.tar.gz"}
+    # a transform that names its own intruders keeps them
+    own = {"name": "cutmix", "params": {"intruders": "mine"}}
+    c = TrainConfig.from_dict({"transforms": [own], "intruders": "other"})
+    assert c.pipeline["params"]["transforms"][0]["params"]["intruders"] == "mine"
+    # p = 0 with no transforms: no pipeline
+    assert TrainConfig.from_dict({"p": 0, "transforms": []}).pipeline is None
+    with pytest.raises(ConfigError, match="'transforms'.*at least one"):
+        TrainConfig.from_dict({"transforms": []})
+
+
+def test_old_keys_on_top_of_a_new_pipeline_as_the_command_line_gives_them():
+    base = TrainConfig.from_dict(
+        {"pipeline": _pipe(("smoothmix_s", {"alpha": 0.5, "intruders": "cifar"}))}
+    )
+    # --transform: the new transforms take the intruders the pipeline's patches share
+    c = base.replace(transforms=[{"name": "cutmix", "params": {"beta": 2.0}}])
+    assert c.pipeline == _pipe(("cutmix", {"beta": 2.0, "intruders": "cifar"}))
+    # --set intruders=...: every patch transform's intruders
+    c = base.replace(intruders="imagenet")
+    assert c.pipeline == _pipe(("smoothmix_s", {"alpha": 0.5, "intruders": "imagenet"}))
+    assert base.replace(intruders="embedded").pipeline == _pipe(("smoothmix_s", {"alpha": 0.5}))
+    # --p, and --p on a config without a pipeline (the paper's transform, as before)
+    assert base.replace(p=0.5).pipeline["params"]["p"] == 0.5
+    none = base.replace(pipeline=None)
+    assert none.p == 0 and none.pipeline is None
+    assert none.replace(p=0.2) == TrainConfig()
+
+
+def _params(**params) -> dict:
+    return {"name": "pipeline", "params": params}
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "match"),
+    [
+        ("not/a/file.yaml", "does not exist"),
+        ([1, 2], r"got list \[1, 2\]"),
+        ({"name": "smoothmix_s", "params": {}}, "'name' must be 'pipeline'"),
+        (_params(transforms=[]), "non-empty list"),
+        (_params(transform=["cutmix"]), r"unknown keys \['transform'\]"),
+        (_params(transforms=["cutmix"], p=2), r"params.p .*\[0, 1\]"),
+        (_params(transforms=["cutmix"], weights=[1, 2]), "2 entries"),
+        (_params(transforms=[{"name": "cutmix", "weight": 2}]),
+         r"transforms\[0\]: unknown keys \['weight'\].*params.weights"),
+        (_params(transforms=[{"name": "cutmix", "params": 3}]),
+         r"transforms\[0\]: 'params' must be a mapping"),
+    ],
+)  # fmt: skip
+def test_a_malformed_pipeline_names_the_key_the_part_and_the_file(tmp_path, pipeline, match):
+    with pytest.raises(ConfigError, match=match) as err:
+        TrainConfig.from_dict({"pipeline": pipeline})
+    assert "config key 'pipeline'" in str(err.value)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"preset": "smoke", "pipeline": pipeline}))
+    for load in (lambda: load_config(yaml_path=path), lambda: TrainConfig.from_yaml(path)):
+        with pytest.raises(ConfigError, match=match) as err:
+            load()
+        assert str(err.value).startswith(f"config file {path}: config key 'pipeline'")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_example_configs_use_the_pipeline_key(path):
+    d = yaml.safe_load(path.read_text())
+    assert "pipeline" in d and not set(d) & {"p", "transforms", "intruders"}

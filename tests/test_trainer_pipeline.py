@@ -212,20 +212,114 @@ def test_config_imports_register_a_users_transform(tmp_path, monkeypatch):
         build_pseudo_pipeline(cfg.replace(imports=["no_such_module_xyz"]))
 
 
-def test_intruders_key_reads_cifar100_by_prefix(tmp_path):
-    """``intruders: cifar100:<path>`` (as trainer/config.py documents) reads a local copy."""
+def test_old_intruders_key_reads_cifar100_by_prefix(tmp_path):
+    """The old ``intruders: cifar100:<path>`` becomes ``{kind: cifar100, path}``, read locally."""
     import pickle
 
     import pseudoanom
-    from trainer.pipeline import intruder_source
 
     data = np.random.default_rng(0).integers(0, 256, (3, 3072), dtype=np.uint8)
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     (folder / "train").write_bytes(pickle.dumps({b"data": data}, protocol=2))
     for path in (tmp_path, folder):
-        src = intruder_source(f"cifar100:{path}")
+        cfg = config(intruders=f"cifar100:{path}")
+        spec = cfg.pipeline["params"]["transforms"][0]["params"]["intruders"]
+        assert spec == {"kind": "cifar100", "path": str(path)}
+        src = build_pseudo_pipeline(cfg).transforms[0].intruders
         assert isinstance(src, pseudoanom.Cifar100Source) and len(src) == 3
         assert src.sample(np.random.default_rng(0)).shape == (32, 32, 3)
-    with pytest.raises(pseudoanom.IntruderNotFoundError, match="CIFAR-100 not found"):
-        intruder_source(f"cifar100:{tmp_path / 'missing'}")
+    cfg = config(intruders=f"cifar100:{tmp_path / 'missing'}")
+    with pytest.raises(ConfigError, match=r"transforms\[0\] \(smoothmix_s\): CIFAR-100 not found"):
+        build_pseudo_pipeline(cfg)
+
+
+def _pipeline_config(**params) -> TrainConfig:
+    return TrainConfig.from_dict(
+        {
+            "size": (32, 32),
+            "clip_length": T,
+            "seed": 7,
+            "pipeline": {"name": "pipeline", "params": params},
+        }
+    )
+
+
+def _samples(pipe, n: int = 12) -> list[np.ndarray]:
+    s = ClipSampler(videos(n=2, k=40), T, pipe, seed=3)
+    return [a for pos in range(n) for a in s.sample(0, pos)]
+
+
+def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_the_pipeline_key_is_the_librarys_own_form(tmp_path):
+    """pseudoanom builds what the config holds, and the config reads what pseudoanom writes."""
+    import cv2
+
+    import pseudoanom
+
+    folder = tmp_path / "intruders"
+    folder.mkdir()
+    for i in range(3):
+        img = np.random.default_rng(i).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+        cv2.imwrite(str(folder / f"{i}.png"), img)
+    cfg = _pipeline_config(
+        transforms=[
+            {
+                "name": "smoothmix_s",
+                "params": {"alpha": 0.5, "beta": 2.0, "intruders": str(folder)},
+            },
+            {"name": "cutmix", "params": {"intruders": str(folder)}},
+            "skip_frame",
+        ],
+        weights=[2, 1, 1],
+        p=0.7,
+    )
+    built = build_pseudo_pipeline(cfg)
+    assert built.p == 0.7 and built.weights == [2.0, 1.0, 1.0]
+    # one source for the transforms that name the same intruders (decoded once)
+    assert built.transforms[0].intruders is built.transforms[1].intruders
+    library = pseudoanom.from_dict(cfg.pipeline)
+    want = _samples(built)
+    assert _same(_samples(library), want)
+    # the library's to_dict / to_yaml output, pasted into a config, gives the same samples
+    pasted = TrainConfig.from_dict({"pipeline": built.to_dict()}, base=cfg)
+    assert _same(_samples(build_pseudo_pipeline(pasted)), want)
+    path = tmp_path / "pipeline.yaml"
+    built.to_yaml(path)
+    from_file = cfg.replace(pipeline=str(path))
+    assert from_file.pipeline == pasted.pipeline  # stored inline: the run keeps it
+    assert _same(_samples(build_pseudo_pipeline(from_file)), want)
+
+
+def test_old_and_new_form_give_the_same_samples():
+    old = config(
+        p=0.5,
+        transforms=[
+            {"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 2.0}, "weight": 3.0},
+            {"name": "skip_frame", "params": {"steps": [2, 3]}, "weight": 1.0},
+        ],
+    )
+    new = _pipeline_config(
+        transforms=[
+            {"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 2.0}},
+            {"name": "skip_frame", "params": {"steps": [2, 3]}},
+        ],
+        weights=[3.0, 1.0],
+        p=0.5,
+    )
+    assert old.pipeline == new.pipeline
+    assert _same(_samples(build_pseudo_pipeline(old)), _samples(build_pseudo_pipeline(new)))
+
+
+def test_a_bad_transform_in_the_pipeline_names_its_index():
+    cfg = _pipeline_config(transforms=["skip_frame", {"name": "cutmix", "params": {"bogus": 1}}])
+    with pytest.raises(ConfigError, match=r"'pipeline': transforms\[1\] \(cutmix\): .*bogus"):
+        build_pseudo_pipeline(cfg)
+    cfg = _pipeline_config(
+        transforms=[{"name": "smoothmix_s", "params": {"intruders": "/no/such"}}]
+    )
+    with pytest.raises(ConfigError, match=r"transforms\[0\] \(smoothmix_s\): .*/no/such"):
+        build_pseudo_pipeline(cfg)

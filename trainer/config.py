@@ -8,9 +8,13 @@ valid ones) and every value is type-checked and range-checked.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
+import math
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,14 +22,18 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "LEGACY_KEYS",
     "PRESETS",
     "RESUME_MUTABLE_KEYS",
     "STRATEGIES",
     "ConfigError",
     "TrainConfig",
+    "default_pipeline",
+    "import_modules",
     "load_config",
     "parse_override",
     "preset",
+    "upgrade_legacy",
 ]
 
 
@@ -37,9 +45,24 @@ class ConfigError(ValueError):
     """An unknown key, a badly typed value or a value out of range in a training config."""
 
 
-def default_transforms() -> list[dict[str, Any]]:
-    """The paper's patch pseudo anomaly: SmoothMix-S (alpha 0.5, beta 10) with intruder images."""
-    return [{"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 10.0}, "weight": 1.0}]
+# Top-level keys of the old config form (before the ``pipeline`` key): still read, and turned
+# into ``pipeline`` by :func:`upgrade_legacy`, the one place that knows them.
+LEGACY_KEYS = ("p", "transforms", "intruders")
+
+
+def default_pipeline() -> dict[str, Any]:
+    """The paper's pseudo anomaly: p = 0.2, SmoothMix-S (alpha 0.5, beta 10), embedded intruders.
+
+    In the library's own form (:meth:`pseudoanom.Pipeline.to_dict`).
+    """
+    return {
+        "name": "pipeline",
+        "params": {
+            "transforms": [{"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 10.0}}],
+            "weights": [1.0],
+            "p": 0.2,
+        },
+    }
 
 
 @dataclass
@@ -71,17 +94,18 @@ class TrainConfig:
         Adam learning rate.
     seed : int
         Seeds weights, clip order and every pseudo anomaly.
-    p : float
-        Probability that a training sample is a pseudo anomaly (0 = plain autoencoder).
     imports : list of str
         Python modules imported before the transforms are built, so a transform registered
-        with ``@pseudoanom.register`` in a user's module can be named in ``transforms``.
-    transforms : list of dict
-        ``{name, params, weight}`` per pseudoanom transform; one is drawn per pseudo anomaly
-        with probability proportional to ``weight``.
-    intruders : str
-        Intruder images for patch transforms: ``"embedded"``, an image folder, or
-        ``"cifar100:<path>"``; used when a transform's params do not name intruders themselves.
+        with ``@pseudoanom.register`` in a user's module can be named in ``pipeline``.
+    pipeline : dict or None
+        The pseudo anomalies, in the library's own form (what
+        :meth:`pseudoanom.Pipeline.to_dict` returns and :func:`pseudoanom.from_dict` reads):
+        ``{name: pipeline, params: {transforms: [{name, params}, ...], weights: [...], p}}``.
+        With probability ``p`` a sample is a pseudo anomaly made by one transform drawn in
+        proportion to ``weights``. Patch transforms name their intruder images in their own
+        ``params.intruders`` (a path, or a source dict such as ``{kind: cifar100, path: ...}``;
+        none = the embedded images). ``None`` or ``p = 0`` = plain autoencoder. A string is read
+        as the path of a pipeline YAML file (``Pipeline.to_yaml``) and stored inline.
     out : str
         Run directory (checkpoints, logs, model, results).
     mixed_precision : bool
@@ -120,10 +144,8 @@ class TrainConfig:
     epochs: int = 60
     lr: float = 1e-4
     seed: int = 0
-    p: float = 0.2
     imports: list[str] = field(default_factory=list)
-    transforms: list[dict[str, Any]] = field(default_factory=default_transforms)
-    intruders: str = "embedded"
+    pipeline: dict[str, Any] | None = field(default_factory=default_pipeline)
     out: str = "runs/train"
     mixed_precision: bool = False
     steps_per_epoch: int | None = None
@@ -138,8 +160,13 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
-        self.transforms = [_check_transform(i, t) for i, t in enumerate(self.transforms)]
+        self.pipeline = check_pipeline(self.pipeline)
         self._check_ranges()
+
+    @property
+    def p(self) -> float:
+        """Probability that a training sample is a pseudo anomaly (``pipeline``'s ``p``)."""
+        return 0.0 if self.pipeline is None else self.pipeline["params"]["p"]
 
     def _check_ranges(self) -> None:
         def need(ok: bool, key: str, rule: str) -> None:
@@ -153,9 +180,7 @@ class TrainConfig:
         need(self.batch_size >= 1, "batch_size", "must be >= 1")
         need(self.epochs >= 1, "epochs", "must be >= 1")
         need(self.lr > 0, "lr", "must be > 0")
-        need(0.0 <= self.p <= 1.0, "p", "must be in [0, 1]")
         need(self.seed >= 0, "seed", "must be >= 0")
-        need(bool(self.transforms) or self.p == 0, "transforms", "need at least one when p > 0")
         need(self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch", ">= 1")
         need(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
         need(self.num_parallel_calls >= 0, "num_parallel_calls", "must be >= 0 (0 = AUTOTUNE)")
@@ -197,7 +222,11 @@ class TrainConfig:
             raise ConfigError(f"a config must be a mapping of keys to values, got {type(d)}")
         check_keys(d)
         values = (base or cls()).to_dict()
-        values.update(d)
+        values.update({k: v for k, v in d.items() if k not in LEGACY_KEYS})
+        legacy = {k: d[k] for k in LEGACY_KEYS if k in d}
+        if legacy:
+            imports = values["imports"] if isinstance(values["imports"], list) else []
+            values["pipeline"] = upgrade_legacy(values["pipeline"], legacy, imports)
         return cls(**values)
 
     @classmethod
@@ -206,7 +235,8 @@ class TrainConfig:
         d = read_yaml(path)
         if "preset" in d:
             base = preset(d.pop("preset"))
-        return cls.from_dict(d, base)
+        with _in_file(path):
+            return cls.from_dict(d, base)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some keys changed (checked like any other override)."""
@@ -214,15 +244,29 @@ class TrainConfig:
 
 
 def valid_keys() -> list[str]:
-    """The config keys, in declaration order."""
+    """The config keys, in declaration order (the old form's :data:`LEGACY_KEYS` not included)."""
     return [f.name for f in dataclasses.fields(TrainConfig)]
 
 
 def check_keys(d: dict[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming the first key of ``d`` that is not a config field."""
+    """Raise :class:`ConfigError` naming the first key of ``d`` that is not a config key.
+
+    The old form's :data:`LEGACY_KEYS` are accepted (see :func:`upgrade_legacy`).
+    """
     for key in d:
-        if key not in valid_keys():
+        if key not in valid_keys() and key not in LEGACY_KEYS:
             raise ConfigError(f"unknown config key {key!r}; valid keys: {', '.join(valid_keys())}")
+
+
+@contextlib.contextmanager
+def _in_file(path: str | Path | None) -> Iterator[None]:
+    """A :class:`ConfigError` raised inside names the config file ``path`` first."""
+    try:
+        yield
+    except ConfigError as e:
+        if path is None or str(e).startswith("config file "):
+            raise
+        raise ConfigError(f"config file {path}: {e}") from None
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -318,15 +362,17 @@ def load_config(
     yaml_preset = yaml_dict.pop("preset", None)
     if base is None:
         base = preset(preset_name or yaml_preset or "paper")
-    cfg = TrainConfig.from_dict(yaml_dict, base)
+    with _in_file(yaml_path):
+        cfg = TrainConfig.from_dict(yaml_dict, base)
     return TrainConfig.from_dict(dict(overrides or {}), cfg)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """Split ``key=value`` (as given to ``--set``); the value is parsed as YAML.
 
-    ``--set size=96,96``, ``--set p=0.1``, ``--set data=null`` and
-    ``--set 'transforms=[{name: skip_frame, params: {}, weight: 1}]'`` all work.
+    ``--set size=96,96``, ``--set data=null``, ``--set pipeline=my_pipeline.yaml`` and
+    ``--set 'pipeline={name: pipeline, params: {transforms: [skip_frame], p: 0.2}}'`` all
+    work, and so do the old form's keys (``--set p=0.1``, ``--set intruders=<folder>``).
     """
     key, sep, value = text.partition("=")
     key = key.strip()
@@ -415,26 +461,250 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise bad()
         return list(value)
+    if origin is dict:
+        return value  # the field's own check says what is wrong (see check_pipeline)
     raise AssertionError(f"unhandled annotation {tp} for {key}")  # pragma: no cover
 
 
 def _check_transform(i: int, t: Any) -> dict[str, Any]:
-    """Normalise one ``transforms`` entry to ``{name: str, params: dict, weight: float > 0}``."""
+    """One old-form ``transforms`` entry as ``{name: str, params: dict, weight: float > 0}``."""
     where = f"config key 'transforms'[{i}]"
-    if isinstance(t, str):  # shorthand: just a name
+    weight = 1.0
+    if isinstance(t, dict) and "weight" in t:
+        t = dict(t)
+        weight = t.pop("weight")
+    if not _is_number(weight) or not weight > 0:
+        raise ConfigError(f"{where}: 'weight' must be a number > 0, got {weight!r}")
+    return {**_check_entry(where, t), "weight": float(weight)}
+
+
+# ---------------------------------------------------------------------- the pipeline key
+
+_FORM = "{name: pipeline, params: {transforms: [{name, params}, ...], weights, p}}"
+
+
+def check_pipeline(value: Any, key: str = "pipeline") -> dict[str, Any] | None:
+    """Check the ``pipeline`` key and return it in its canonical form.
+
+    The canonical form is the library's (:meth:`pseudoanom.Pipeline.to_dict`), with every
+    transform as ``{name, params}`` and ``weights`` and ``p`` spelled out (the library's
+    defaults: equal weights, p = 0.2). Transform names and parameters are checked when the
+    pipeline is built (:func:`trainer.pipeline.build_pseudo_pipeline`), after ``imports``.
+
+    Parameters
+    ----------
+    value : dict, str, os.PathLike or None
+        A pipeline dict, the path of a pipeline YAML file, or ``None`` (no pseudo anomalies).
+    key : str
+        The key named in error messages.
+
+    Raises
+    ------
+    ConfigError
+        Not a pipeline dict, or a malformed part of one (the message names the part).
+    """
+    if value is None:
+        return None
+    where = f"config key {key!r}"
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(f"{where}: pipeline YAML file {path} does not exist")
+        try:
+            value = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{where}: {path} is not valid YAML: {e}") from None
+        where = f"{where} (from {path})"
+
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{where}: {what}; expected the library's pipeline dict {_FORM}")
+
+    if not isinstance(value, dict):
+        raise bad(f"got {type(value).__name__} {value!r}")
+    unknown = sorted(set(value) - {"name", "params"})
+    if unknown:
+        raise bad(f"unknown keys {unknown} (valid: name, params)")
+    if value.get("name") != "pipeline":
+        raise bad(f"'name' must be 'pipeline', got {value.get('name')!r}")
+    params = value.get("params")
+    if not isinstance(params, dict):
+        raise bad(f"'params' must be a mapping, got {params!r}")
+    unknown = sorted(set(params) - {"transforms", "weights", "p"})
+    if unknown:
+        raise bad(f"unknown keys {unknown} in params (valid: transforms, weights, p)")
+    transforms = params.get("transforms")
+    if not isinstance(transforms, list) or not transforms:
+        raise bad(f"params.transforms must be a non-empty list, got {transforms!r}")
+    entries = [
+        _check_entry(f"{where}: params.transforms[{i}]", t) for i, t in enumerate(transforms)
+    ]
+    weights = params.get("weights")
+    if weights is None:
+        weights = [1.0] * len(entries)
+    if not isinstance(weights, list) or not all(_is_number(w) for w in weights):
+        raise bad(f"params.weights must be a list of numbers, got {weights!r}")
+    weights = [float(w) for w in weights]
+    if len(weights) != len(entries):
+        raise bad(f"params.weights has {len(weights)} entries for {len(entries)} transforms")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise bad(f"params.weights must be finite, >= 0 and not all 0, got {weights}")
+    p = params.get("p", 0.2)
+    if not _is_number(p) or not 0.0 <= p <= 1.0:
+        raise bad(f"params.p must be a number in [0, 1], got {p!r}")
+    return {
+        "name": "pipeline",
+        "params": {"transforms": entries, "weights": weights, "p": float(p)},
+    }
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_entry(where: str, t: Any) -> dict[str, Any]:
+    """One transform of a pipeline: a name, or ``{name, params}`` (the library's forms)."""
+    if isinstance(t, str):
         t = {"name": t}
     if not isinstance(t, dict):
-        raise ConfigError(f"{where}: expected a mapping with name/params/weight, got {t!r}")
-    unknown = set(t) - {"name", "params", "weight"}
+        raise ConfigError(f"{where}: expected {{name, params}} or a transform name, got {t!r}")
+    unknown = sorted(set(t) - {"name", "params"})
     if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; valid: name, params, weight")
+        hint = " (weights go in params.weights, one per transform)" if "weight" in t else ""
+        raise ConfigError(f"{where}: unknown keys {unknown}; valid: name, params{hint}")
     name = t.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}: 'name' must be a transform name, got {name!r}")
     params = t.get("params") or {}
     if not isinstance(params, dict):
         raise ConfigError(f"{where}: 'params' must be a mapping, got {params!r}")
-    weight = t.get("weight", 1.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ConfigError(f"{where}: 'weight' must be a number > 0, got {weight!r}")
-    return {"name": name, "params": dict(params), "weight": float(weight)}
+    return {"name": name, "params": copy.deepcopy(params)}
+
+
+# ---------------------------------------------------------------------- the old form
+
+
+def upgrade_legacy(
+    pipeline: Any, legacy: dict[str, Any], imports: list[str] | None = None
+) -> dict[str, Any] | None:
+    """Apply the old form's keys (:data:`LEGACY_KEYS`) to ``pipeline``: the only place they live.
+
+    Configs written before the ``pipeline`` key (run folders, ``results/ped2/*.config.yaml``)
+    described the pseudo anomalies with three top-level keys; the command line's ``--p`` and
+    ``--transform``/``--weight`` still give them. They become the same pipeline as before:
+
+    * ``p`` -> ``params.p``;
+    * ``transforms: [{name, params, weight}, ...]`` -> ``params.transforms: [{name, params}]``
+      and ``params.weights``; an empty list with p = 0 -> no pipeline;
+    * ``intruders`` (``"embedded"``, a path, or ``"cifar100:<path>"``) -> ``params.intruders``
+      of each transform that takes intruders and names none (``"cifar100:<path>"`` becomes
+      ``{kind: cifar100, path: <path>}``, ``"embedded"`` no entry). Without ``transforms``
+      it replaces the intruders of every patch transform of ``pipeline``. New transforms
+      without ``intruders`` inherit the intruders that ``pipeline``'s patch transforms share.
+
+    Parameters
+    ----------
+    pipeline : dict, str or None
+        The pipeline the keys apply to (``None``: the default transforms with p = 0).
+    legacy : dict
+        Some of ``p``, ``transforms``, ``intruders``.
+    imports : list of str or None
+        The config's ``imports``: imported when a transform named in ``transforms`` is not
+        registered yet and intruders must be assigned.
+
+    Returns
+    -------
+    dict or None
+        The pipeline in the canonical form of :func:`check_pipeline`.
+    """
+    base = check_pipeline(pipeline)
+    if base is None:
+        base = default_pipeline()
+        base["params"]["p"] = 0.0
+    params = base["params"]
+    if "p" in legacy:
+        p = _coerce("p", legacy["p"], float)
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"config key 'p' = {p!r}: must be in [0, 1]")
+        params["p"] = p
+    shared = [t["params"]["intruders"] for t in params["transforms"] if "intruders" in t["params"]]
+    intruders = shared[0] if shared and all(s == shared[0] for s in shared) else None
+    if "intruders" in legacy:
+        intruders = _legacy_intruders(legacy["intruders"])
+    if "transforms" in legacy:
+        entries = _coerce("transforms", legacy["transforms"], list[dict])
+        if not entries:
+            if params["p"] == 0:
+                return None
+            raise ConfigError("config key 'transforms' = []: need at least one when p > 0")
+        entries = [_check_transform(i, t) for i, t in enumerate(entries)]
+        params["transforms"] = [{"name": t["name"], "params": t["params"]} for t in entries]
+        params["weights"] = [t["weight"] for t in entries]
+        targets = [t for t in params["transforms"] if "intruders" not in t["params"]]
+    elif "intruders" in legacy:
+        targets = params["transforms"]
+    else:
+        targets = []
+    for t in targets:
+        if intruders is None:
+            t["params"].pop("intruders", None)
+        elif "intruders" in t["params"] or _takes_intruders(t["name"], imports or []):
+            t["params"]["intruders"] = copy.deepcopy(intruders)
+    return check_pipeline(base)
+
+
+def _legacy_intruders(spec: Any) -> str | dict[str, Any] | None:
+    """The old ``intruders`` key as a transform's ``intruders`` parameter (None = embedded)."""
+    if spec is None or spec in ("", "embedded"):
+        return None
+    if not isinstance(spec, (str, Path)):
+        raise ConfigError(f"config key 'intruders': expected str, got {spec!r}")
+    spec = str(spec)
+    if spec.startswith("cifar100:"):
+        return {"kind": "cifar100", "path": spec.removeprefix("cifar100:")}
+    return spec
+
+
+def _takes_intruders(name: str, imports: list[str]) -> bool:
+    """Whether the transform registered as ``name`` has an ``intruders`` parameter.
+
+    Imports ``imports`` first when ``name`` is not registered; an unknown name is False (the
+    pipeline's build reports it).
+    """
+    import inspect
+
+    import pseudoanom
+
+    try:
+        cls = pseudoanom.registry.get(name)
+    except ValueError:
+        import_modules(imports)
+        try:
+            cls = pseudoanom.registry.get(name)
+        except ValueError:
+            return False
+    return "intruders" in inspect.signature(cls.__init__).parameters
+
+
+def import_modules(names: list[str]) -> None:
+    """Import the config's ``imports`` (modules that register their own transforms).
+
+    Raises
+    ------
+    ConfigError
+        A module cannot be imported (the message names it and the reason).
+    """
+    import importlib
+    import os
+    import sys
+
+    # `python -m trainer` has the current directory on sys.path, the console script does not.
+    if names and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as e:  # any failure while importing a user's module is a config error
+            raise ConfigError(
+                f"config key 'imports': cannot import {name!r} ({type(e).__name__}: {e}); "
+                "it must be importable from the current directory or the installed packages"
+            ) from None

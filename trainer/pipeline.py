@@ -17,20 +17,20 @@ plain NumPy (for tests and non-TensorFlow backends); :func:`make_dataset` wraps 
 
 from __future__ import annotations
 
-import inspect
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 import pseudoanom
-from trainer.config import ConfigError, TrainConfig
+from pseudoanom.intruders import as_source
+from trainer.config import ConfigError, TrainConfig, import_modules
 from trainer.data import to_model_range
 
 __all__ = [
     "ClipSampler",
     "build_pseudo_pipeline",
-    "intruder_source",
     "import_modules",
     "iterate_batches",
     "iterate_epochs",
@@ -39,54 +39,13 @@ __all__ = [
 ]
 
 
-def intruder_source(spec: str) -> Any:
-    """The intruder source named by the config's ``intruders`` key.
-
-    ``"embedded"`` gives the library's default (nothing on disk); ``"cifar100:<path>"`` reads
-    CIFAR-100's training images from a local ``cifar-100-python.tar.gz`` or its extracted
-    folder at ``<path>`` (never downloads); anything else is a path handed to
-    ``pseudoanom.intruders.as_source`` (image folder, CIFAR-100, video frames).
-    """
-    from pseudoanom.intruders import Cifar100Source, as_source
-
-    if spec in ("embedded", "", None):
-        return as_source(None)
-    if spec.startswith("cifar100:"):
-        return Cifar100Source(spec.removeprefix("cifar100:"))
-    return as_source(spec)
-
-
-def import_modules(names: Sequence[str]) -> None:
-    """Import the config's ``imports`` (modules that register their own transforms).
-
-    Raises
-    ------
-    ConfigError
-        A module cannot be imported (the message names it and the reason).
-    """
-    import importlib
-    import os
-    import sys
-
-    # `python -m trainer` has the current directory on sys.path, the console script does not.
-    if names and os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except Exception as e:  # any failure while importing a user's module is a config error
-            raise ConfigError(
-                f"config key 'imports': cannot import {name!r} ({type(e).__name__}: {e}); "
-                "it must be importable from the current directory or the installed packages"
-            ) from None
-
-
 def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
-    """The pseudoanom :class:`~pseudoanom.Pipeline` described by ``config``.
+    """The pseudoanom :class:`~pseudoanom.Pipeline` described by ``config.pipeline``.
 
-    Each ``config.transforms`` entry ``{name, params, weight}`` becomes
-    ``pseudoanom.create(name, **params)``; transforms that take ``intruders`` and do not name
-    them get the shared source of ``config.intruders`` (so its decoded images are cached once).
+    ``config.pipeline`` is the library's own dict form, so this is
+    :func:`pseudoanom.from_dict` on it after ``config.imports`` are imported, with one
+    difference that does not change any output: transforms that name the same intruders share
+    one source, so its decoded images are cached once.
 
     Returns
     -------
@@ -96,27 +55,32 @@ def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
     Raises
     ------
     ConfigError
-        Unknown transform name or parameter (the message says which entry).
+        Unknown transform name or parameter, or intruders that cannot be read (the message
+        names the transform).
     """
     if config.p == 0:
         return None
     import_modules(config.imports)
-    source = None
-    transforms, weights = [], []
-    for i, entry in enumerate(config.transforms):
-        params = dict(entry["params"])
+    params = config.pipeline["params"]
+    sources: dict[str, Any] = {}
+    transforms = []
+    for i, entry in enumerate(params["transforms"]):
+        kwargs = dict(entry["params"])
         try:
-            cls = pseudoanom.registry.get(entry["name"])
-            if "intruders" in inspect.signature(cls.__init__).parameters and (
-                "intruders" not in params
-            ):
-                source = source if source is not None else intruder_source(config.intruders)
-                params["intruders"] = source
-            transforms.append(pseudoanom.create(entry["name"], **params))
+            if kwargs.get("intruders") is not None:
+                key = json.dumps(kwargs["intruders"], sort_keys=True, default=str)
+                if key not in sources:
+                    sources[key] = as_source(kwargs["intruders"])
+                kwargs["intruders"] = sources[key]
+            transforms.append(pseudoanom.from_dict({"name": entry["name"], "params": kwargs}))
         except (ValueError, TypeError, FileNotFoundError) as e:
-            raise ConfigError(f"config key 'transforms'[{i}] ({entry['name']}): {e}") from None
-        weights.append(entry["weight"])
-    return pseudoanom.Pipeline(transforms, weights=weights, p=config.p)
+            raise ConfigError(
+                f"config key 'pipeline': transforms[{i}] ({entry['name']}): {e}"
+            ) from None
+    try:
+        return pseudoanom.Pipeline(transforms, weights=params["weights"], p=params["p"])
+    except ValueError as e:
+        raise ConfigError(f"config key 'pipeline': {e}") from None
 
 
 class ClipSampler:

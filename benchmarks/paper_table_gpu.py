@@ -681,12 +681,13 @@ def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str
         overrides = {"data": data, "out": out, **dict(parse_override(s) for s in sets)}
         cfg = load_config(None, REPO / config, overrides)
         epochs = args.epochs or cfg.epochs
-        uses_intruders = cfg.p > 0 and any(
-            t["name"] not in ("skip_frame",) and "intruders" not in t["params"]
-            for t in cfg.transforms
-        )
-        spec = cfg.intruders
-        if uses_intruders and spec != "embedded" and not spec.startswith("cifar100:"):
+        # Intruder folders named by the pipeline's transforms (a source dict is not checked).
+        specs = [
+            t["params"]["intruders"]
+            for t in (cfg.pipeline["params"]["transforms"] if cfg.p > 0 else [])
+            if isinstance(t["params"].get("intruders"), str)
+        ]
+        for spec in specs:
             if not _abs(spec).exists():
                 raise SystemExit(
                     f"{name}: intruder folder {spec} does not exist here; pack it with the data "
@@ -699,7 +700,7 @@ def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str
         configs[name] = {
             "config": config, "epochs": epochs, "size": list(cfg.size), "width": cfg.width,
             "batch_size": cfg.batch_size, "lr": cfg.lr, "p": cfg.p, "seed": cfg.seed,
-            "transforms": cfg.transforms, "intruders": cfg.intruders if uses_intruders else None,
+            "pipeline": cfg.pipeline, "intruders": specs[0] if specs else None,
             "mixed_precision": cfg.mixed_precision, "steps_per_epoch": cfg.steps_per_epoch,
         }  # fmt: skip
     plan = {

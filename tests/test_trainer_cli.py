@@ -66,7 +66,9 @@ def test_resume_continues_exactly_like_a_straight_run(dataset, cache, tmp_path):
         weights(straight / "model.keras"), weights(resumed / "model.keras"), strict=True
     ):
         np.testing.assert_array_equal(a, b)
-    model = keras.saving.load_model(resumed / "model.keras", safe_mode=True)
+    # The training state (optimizer included) lives in the checkpoints; model.keras is the
+    # plain-Keras inference copy.
+    model = keras.saving.load_model(resumed / "checkpoint" / "epoch-0002.keras", safe_mode=True)
     assert int(model.optimizer.iterations) == 2 * 4  # smoke: 4 steps per epoch
     assert sorted(p.name for p in (resumed / "checkpoint").glob("epoch-*.keras")) == [
         "epoch-0002.keras"
@@ -84,9 +86,10 @@ def test_train_evaluate_score(dataset, cache, tmp_path, capsys):
     summary = json.loads((ev / "summary.json").read_text())
     assert 0.0 <= summary["micro_auc"] <= 1.0
     assert summary["seed"] == 3 and summary["commit"] and summary["time"]
-    assert summary["config"]["transforms"][1] == {
-        "name": "skip_frame", "params": {"steps": [2, 3]}, "weight": 1.0,
+    assert summary["config"]["pipeline"]["params"]["transforms"][1] == {
+        "name": "skip_frame", "params": {"steps": [2, 3]},
     }  # fmt: skip
+    assert summary["config"]["pipeline"]["params"]["weights"] == [3.0, 1.0]
     rows = list(csv.DictReader((ev / "scores.csv").open()))
     assert len(rows) == 2 * (40 - 15)  # the paper's protocol: T - 1 frames per video unscored
     assert (ev / "scores_all.png").is_file() and list(ev.glob("recon_*.png"))

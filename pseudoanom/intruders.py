@@ -31,6 +31,7 @@ from .validation import (
     InvalidParameterError,
     check_known_keys,
     check_positive_int,
+    init_arg_names,
 )
 
 __all__ = [
@@ -615,10 +616,7 @@ def from_dict(d: dict[str, Any]) -> IntruderSource:
         raise InvalidParameterError(
             f"unknown intruder source kind {d['kind']!r}; known: {', '.join(sorted(_KINDS))}"
         )
-    import inspect
-
-    allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    check_known_keys(args, allowed, f"intruder source {d['kind']!r}")
+    check_known_keys(args, init_arg_names(cls), f"intruder source {d['kind']!r}")
     return cls(**args)
 
 

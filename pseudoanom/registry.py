@@ -13,19 +13,31 @@ Entry points are read once, lazily, on the first lookup of a name that is not re
 from __future__ import annotations
 
 import importlib.metadata
-import inspect
 import threading
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .validation import InvalidParameterError, UnknownTransformError, check_known_keys
+from .validation import (
+    InvalidParameterError,
+    UnknownTransformError,
+    check_known_keys,
+    init_arg_names,
+)
 
 if TYPE_CHECKING:
     from .pipeline import Pipeline
     from .transforms import Transform
 
-__all__ = ["ENTRY_POINT_GROUP", "register", "available", "get", "create", "from_dict"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "register",
+    "available",
+    "get",
+    "create",
+    "from_dict",
+    "init_arg_names",
+]
 
 ENTRY_POINT_GROUP = "pseudoanom.transforms"
 _RESERVED = {"pipeline"}  # ``from_dict`` uses it for pipelines
@@ -134,16 +146,6 @@ def get(name: str) -> type[Transform]:
             f"unknown transform {name!r}; known transforms: {', '.join(available())}"
         )
     return cls
-
-
-def init_arg_names(cls: type) -> list[str]:
-    """Names of the keyword arguments of ``cls.__init__`` (what ``to_dict`` stores)."""
-    params = inspect.signature(cls.__init__).parameters.values()
-    return [
-        p.name
-        for p in params
-        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
 
 
 def create(name: str, **params: Any) -> Transform:

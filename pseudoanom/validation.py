@@ -7,6 +7,7 @@ inside NumPy or OpenCV.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "copy_checked",
     "check_shape",
     "check_known_keys",
+    "init_arg_names",
 ]
 
 
@@ -346,6 +348,21 @@ def check_known_keys(given: dict, allowed: Sequence[str], what: str) -> None:
             f"unknown parameter(s) {', '.join(unknown)} for {what}; "
             f"accepted: {', '.join(allowed) or '(none)'}"
         )
+
+
+def init_arg_names(cls: type) -> list[str]:
+    """Names of the keyword arguments of ``cls.__init__`` (what ``to_dict`` stores).
+
+    The one place that reads constructor signatures: :func:`pseudoanom.create`, intruder
+    source dicts and ``Transform.to_dict`` all check or store exactly these names (also
+    importable as ``pseudoanom.registry.init_arg_names``).
+    """
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [
+        p.name
+        for p in params
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def _as_float(value: Any, name: str) -> float:

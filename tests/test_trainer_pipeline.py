@@ -316,7 +316,9 @@ def test_old_and_new_form_give_the_same_samples():
 
 def test_a_bad_transform_in_the_pipeline_names_its_index():
     cfg = _pipeline_config(transforms=["skip_frame", {"name": "cutmix", "params": {"bogus": 1}}])
-    with pytest.raises(ConfigError, match=r"'pipeline': transforms\[1\] \(cutmix\): .*bogus"):
+    with pytest.raises(
+        ConfigError, match=r"'pipeline': params.transforms\[1\] \(cutmix\): .*bogus"
+    ):
         build_pseudo_pipeline(cfg)
     cfg = _pipeline_config(
         transforms=[{"name": "smoothmix_s", "params": {"intruders": "/no/such"}}]

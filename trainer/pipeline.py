@@ -75,7 +75,7 @@ def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
             transforms.append(pseudoanom.from_dict({"name": entry["name"], "params": kwargs}))
         except (ValueError, TypeError, FileNotFoundError) as e:
             raise ConfigError(
-                f"config key 'pipeline': transforms[{i}] ({entry['name']}): {e}"
+                f"config key 'pipeline': params.transforms[{i}] ({entry['name']}): {e}"
             ) from None
     try:
         return pseudoanom.Pipeline(transforms, weights=params["weights"], p=params["p"])

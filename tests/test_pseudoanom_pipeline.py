@@ -93,21 +93,6 @@ def _intruder_dir(tmp_path):
     return d
 
 
-def test_transform_dict_round_trip(tmp_path):
-    src = pseudoanom.ImageFolderSource(_intruder_dir(tmp_path))
-    clip = make_clip((4, 24, 24, 1))
-    for name in pseudoanom.available():
-        kwargs = {"intruders": src, "alpha": 0.3} if name != "skip_frame" else {"steps": [2, 3]}
-        t = pseudoanom.create(name, **kwargs)
-        d = t.to_dict()
-        assert d["name"] == name
-        assert yaml.safe_load(yaml.safe_dump(d)) == d  # plain data only
-        t2 = pseudoanom.from_dict(d)
-        assert type(t2) is type(t) and t2.to_dict() == d
-        if not t.needs_video:
-            assert np.array_equal(t(clip, rng=4).clip, t2(clip, rng=4).clip)
-
-
 def test_pipeline_yaml_round_trip(tmp_path):
     src = pseudoanom.ImageFolderSource(_intruder_dir(tmp_path))
     pipe = Pipeline(

@@ -670,8 +670,6 @@ def _takes_intruders(name: str, imports: list[str]) -> bool:
     Imports ``imports`` first when ``name`` is not registered; an unknown name is False (the
     pipeline's build reports it).
     """
-    import inspect
-
     import pseudoanom
 
     try:
@@ -682,7 +680,7 @@ def _takes_intruders(name: str, imports: list[str]) -> bool:
             cls = pseudoanom.registry.get(name)
         except ValueError:
             return False
-    return "intruders" in inspect.signature(cls.__init__).parameters
+    return "intruders" in pseudoanom.registry.init_arg_names(cls)
 
 
 def import_modules(names: list[str]) -> None:

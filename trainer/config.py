@@ -4,6 +4,11 @@ Precedence, lowest first: the dataclass defaults (= the ``paper`` preset), a nam
 file (which may itself name a ``preset:``), then explicit overrides (CLI flags and ``--set``).
 Every key is checked against the dataclass fields (an unknown key is an error that lists the
 valid ones) and every value is type-checked and range-checked.
+
+The pseudo anomalies are one key, ``pipeline``, in pseudoanom's own dict form
+(:meth:`pseudoanom.Pipeline.to_dict`). The old form's top-level ``p``, ``transforms`` and
+``intruders`` (:data:`LEGACY_KEYS`, also what ``--p`` and ``--transform`` give) are still read
+and turned into ``pipeline`` by :func:`upgrade_legacy`, the one place that knows them.
 """
 
 from __future__ import annotations

@@ -20,12 +20,21 @@ tf = pytest.importorskip("tensorflow")
 
 from keras import layers  # noqa: E402
 
+from trainer import checkpoint  # noqa: E402
 from trainer.losses import (  # noqa: E402
     DualLossAutoencoder,
     build_dual_loss_autoencoder,
     per_sample_mse,
 )
-from trainer.model import build_autoencoder, check_input_shape  # noqa: E402
+from trainer.model import (  # noqa: E402
+    BatchNormalization,
+    SymmetricPadConv3D,
+    SymmetricPadConv3DTranspose,
+    build_autoencoder,
+    check_input_shape,
+    from_plain_keras,
+    to_plain_keras,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = (16, 32, 32, 1)
@@ -305,6 +314,20 @@ print(json.dumps(report))
 """
 
 
+def run_json(script: Path, *args: str, env: dict[str, str], cwd: Path | None = None) -> dict:
+    """Run ``script`` with this Python in a fresh process; its last line of output, as JSON."""
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.slow
 def test_torch_backend_equals_reference_in_both_layouts_and_tensorflow(tmp_path):
     """Under KERAS_BACKEND=torch (a subprocess): the reference's outputs, gradients and
@@ -318,15 +341,7 @@ def test_torch_backend_equals_reference_in_both_layouts_and_tensorflow(tmp_path)
     script = tmp_path / "torch_backend.py"
     script.write_text(TORCH_BACKEND_SCRIPT.format(helpers=helpers))
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r = run_json(script, str(tmp_path), env=env)
     for fmt in ("channels_last", "channels_first"):
         assert r[fmt]["eval"] < 1e-4, r
         assert r[fmt]["train"] < 1e-4, r
@@ -456,6 +471,125 @@ def test_keras_file_loads_with_safe_mode(tmp_path):
     # and it trains again with the dual loss (the trackers were rebuilt)
     logs = loaded.fit(x, x, sample_weight=np.ones(4, np.float32), epochs=1, verbose=0).history
     assert set(logs) == {"loss", "normal_loss", "pseudo_loss"}
+
+
+# ---------------------------------------------------------------------- the model file
+
+# Only Keras: no trainer, no pseudoanom, no custom_objects.
+LOADER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras
+
+    model = keras.saving.load_model(sys.argv[1])
+    x = np.load(sys.argv[2])
+    np.save(sys.argv[3], keras.ops.convert_to_numpy(model(x, training=False)))
+    ours = sorted(m for m in sys.modules if m.split(".")[0] in ("trainer", "pseudoanom"))
+    print(json.dumps({"backend": keras.config.backend(), "ours": ours}))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, DualLossAutoencoder, np.ndarray]:
+    """A tiny dual-loss model after one training step, saved as a run saves it."""
+    run = tmp_path_factory.mktemp("run")
+    keras.utils.set_random_seed(0)
+    model = build_dual_loss_autoencoder(TINY, width=0.125)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (4, *TINY)).astype(np.float32)
+    model.fit(x, x, sample_weight=np.array([0, 1, 0, 1], np.float32), epochs=1, verbose=0)
+    checkpoint.save_final_model(model, run)
+    return run / checkpoint.FINAL_MODEL, model, rng.uniform(-1, 1, (2, *TINY)).astype(np.float32)
+
+
+def predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "torch"])
+def test_model_keras_loads_with_plain_keras_in_a_fresh_process(trained, backend, tmp_path):
+    pytest.importorskip(backend)
+    path, model, x = trained
+    np.save(tmp_path / "x.npy", x)
+    script = tmp_path / "load.py"
+    script.write_text(LOADER)
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("PYTHONPATH", None)
+    report = run_json(
+        script, str(path), str(tmp_path / "x.npy"), str(tmp_path / "y"), env=env, cwd=tmp_path
+    )
+    assert report == {"backend": backend, "ours": []}
+    loaded = np.load(tmp_path / "y.npy")
+    if backend == keras.config.backend():  # the same operations: the same numbers
+        np.testing.assert_array_equal(loaded, predict(model, x))
+    else:  # another backend's kernels
+        np.testing.assert_allclose(loaded, predict(model, x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_load_model_gives_back_the_trained_layers(trained):
+    path, model, x = trained
+    loaded = checkpoint.load_model(path)
+    kinds = {type(layer) for layer in loaded.layers}
+    assert {SymmetricPadConv3D, SymmetricPadConv3DTranspose, BatchNormalization} <= kinds
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_array_equal(predict(loaded, x), predict(model, x))
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_a_model_keras_of_the_training_class_still_loads_as_it_is(trained, tmp_path):
+    """Runs from before plain saving (and checkpoints) hold the DualLossAutoencoder."""
+    _, model, x = trained
+    model.save(tmp_path / "model.keras")
+    loaded = checkpoint.load_model(tmp_path / "model.keras")
+    assert isinstance(loaded, DualLossAutoencoder)
+    assert int(loaded.optimizer.iterations) == 1
+    np.testing.assert_array_equal(predict(loaded, x), predict(model, x))
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_plain_copy_has_only_keras_layers_and_converts_back(data_format):
+    model = build_autoencoder(TINY, width=0.125, data_format=data_format, sync_batchnorm=True)
+    plain = to_plain_keras(model)
+    assert all(type(layer).__module__.startswith("keras.") for layer in plain.layers)
+    names = [layer.name for layer in plain.layers]
+    assert "enc1_pad" in names and "dec_out_crop" in names
+    assert not any(layer.get_config().get("synchronized") for layer in plain.layers)
+    back = from_plain_keras(plain)
+    assert [type(layer) for layer in back.layers] == [type(layer) for layer in model.layers]
+    assert not any(layer.get_config().get("synchronized") for layer in back.layers)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, *TINY)).astype(np.float32)
+    np.testing.assert_allclose(predict(plain, x), predict(model, x), atol=1e-6)
+    np.testing.assert_allclose(predict(back, x), predict(model, x), atol=1e-6)
+
+
+def test_plain_copy_keeps_mixed_precision():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_autoencoder(TINY, width=0.125)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    plain = to_plain_keras(model)
+    policies = {layer.name: layer.dtype_policy.name for layer in plain.layers}
+    assert policies["enc1_pad"] == policies["enc1"] == "mixed_float16"
+    assert policies["reconstruction"] == "float32"
+    x = np.zeros((1, *TINY), np.float32)
+    assert keras.backend.standardize_dtype(plain(x).dtype) == "float32"
+
+
+def test_a_model_that_is_no_chain_is_refused():
+    inputs = keras.Input((4,))
+    a, b = keras.layers.Dense(2)(inputs), keras.layers.Dense(2)(inputs)
+    model = keras.Model(inputs, keras.layers.Add()([a, b]))
+    with pytest.raises(ValueError, match="chain"):
+        to_plain_keras(model)
 
 
 # ---------------------------------------------------------------------- mixed precision

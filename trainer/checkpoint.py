@@ -6,7 +6,8 @@ Layout of a run directory::
     <run>/checkpoint/state.json        {"epoch": completed epochs, "seed", "model", "history", ...}
     <run>/checkpoint/epoch-0003.keras  model + optimizer state after 3 epochs
     <run>/logs/                        TensorBoard
-    <run>/model.keras                  final model, keras.saving.load_model(path, safe_mode=True)
+    <run>/model.keras                  final model for inference, Keras' own layers only:
+                                       keras.saving.load_model(path) needs no import of trainer
     <run>/history.json                 per-epoch logs
     <run>/evaluation/                  scores.csv, summary.json, plots
 
@@ -34,7 +35,9 @@ __all__ = [
     "RunDirError",
     "atomic_write_text",
     "latest_checkpoint",
+    "load_model",
     "prepare_run_dir",
+    "save_final_model",
     "save_model_atomic",
 ]
 
@@ -67,6 +70,35 @@ def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     model.save(tmp)
     os.replace(tmp, path)
     return path
+
+
+def save_final_model(model: keras.Model, run_dir: str | os.PathLike) -> Path:
+    """Save ``<run_dir>/model.keras``: ``model`` rebuilt from Keras' own layers
+    (:func:`trainer.model.to_plain_keras`), so plain ``keras.saving.load_model`` loads it
+    without this package. Inference only: no optimizer state and no training class; the
+    checkpoints keep the training state.
+    """
+    from trainer.model import to_plain_keras
+
+    return save_model_atomic(to_plain_keras(model), Path(run_dir) / FINAL_MODEL)
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """A model saved by a run, ready to predict with this package's layers.
+
+    A ``model.keras`` of Keras' own layers (:func:`save_final_model`) comes back as
+    :func:`trainer.model.from_plain_keras` rebuilds it, so it runs the layers the model was
+    trained with (torch's kernels under the torch backend). A file that holds the training
+    class (a checkpoint, or the ``model.keras`` of a run from before plain saving) is returned
+    as it is, optimizer state included.
+    """
+    import trainer.losses  # noqa: F401  (registers the custom classes of older files)
+    from trainer.model import from_plain_keras
+
+    model = keras.saving.load_model(path, safe_mode=True)
+    if isinstance(model, trainer.losses.DualLossAutoencoder):
+        return model
+    return from_plain_keras(model)
 
 
 def has_results(run_dir: Path) -> bool:

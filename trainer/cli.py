@@ -400,6 +400,7 @@ def load_model(path: str | os.PathLike):
     Returns
     -------
     keras.Model
+        See :func:`trainer.checkpoint.load_model`: the network with this package's layers.
 
     Raises
     ------
@@ -408,16 +409,14 @@ def load_model(path: str | os.PathLike):
     CLIError
         ``path`` does not end in ``.keras``.
     """
-    import keras
-
-    import trainer.losses  # noqa: F401  (registers the custom classes)
+    from trainer import checkpoint
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"model file {p} does not exist")
     if p.suffix != ".keras":
         raise CLIError(f"--model {p}: expected a .keras file saved by `train`")
-    return keras.saving.load_model(p, safe_mode=True)
+    return checkpoint.load_model(p)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

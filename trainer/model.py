@@ -38,11 +38,17 @@ torch's channels_last memory format, crops transposed-conv outputs with a copy, 
 BatchNorm from a dozen element-wise ops; on a 2-core CPU that made its step about half as fast
 as plain PyTorch (see ``benchmarks/train_step_vs_torch.py``). Under TensorFlow and JAX the
 layers use ``keras.ops`` only, so the model builds under any Keras 3 backend.
+
+Saving: :func:`to_plain_keras` rebuilds the network from Keras' own layers (padding and
+cropping layers around ``"valid"`` convolutions, Keras' BatchNorm), which is what a run saves as
+``model.keras``: plain ``keras.saving.load_model`` loads it without this package.
+:func:`from_plain_keras` turns it back into the layers above.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 ENCODER_FILTERS = (96, 128, 256, 256)
@@ -531,3 +537,194 @@ def build_autoencoder(
     code = encoder(x, width, sync_batchnorm, **kw)
     outputs = decoder(code, input_shape[-1], width, sync_batchnorm, **kw)
     return model_class(inputs=inputs, outputs=outputs, name=name)
+
+
+# ---------------------------------------------------------------------- plain Keras copies
+
+
+def _chain(model: keras.Model) -> list[keras.layers.Layer]:
+    """The layers of a one-input, one-output functional ``model`` that is a plain chain (each
+    layer feeds the next), without its input layer; ``ValueError`` otherwise."""
+    layer_list = model.layers
+    if (
+        len(model.inputs) != 1
+        or len(model.outputs) != 1
+        or not layer_list
+        or not isinstance(layer_list[0], layers.InputLayer)
+    ):
+        raise ValueError(f"model {model.name!r} is not a one-input chain of layers")
+    previous = layer_list[0].output
+    for layer in layer_list[1:]:
+        if layer.input is not previous:
+            raise ValueError(
+                f"model {model.name!r}: layer {layer.name!r} does not take the previous "
+                f"layer's output; only a chain of layers is supported"
+            )
+        previous = layer.output
+    return layer_list[1:]
+
+
+def _spatial_pairs(widths: list[list[int]], data_format: str) -> tuple[tuple[int, int], ...]:
+    return tuple(tuple(widths[axis]) for axis in _spatial_axes(data_format))
+
+
+def _transpose_crop(layer: layers.Conv3DTranspose) -> tuple[tuple[int, int], ...]:
+    """What :class:`SymmetricPadConv3DTranspose` crops from the ``"valid"`` result, per axis."""
+    shape = layer.input.shape
+    crop = []
+    for axis, k, s in zip(
+        _spatial_axes(layer.data_format), layer.kernel_size, layer.strides, strict=True
+    ):
+        full = (shape[axis] - 1) * s + k
+        crop.append(((k - 1) // 2, full - (k - 1) // 2 - shape[axis] * s))
+    return tuple(crop)
+
+
+def _rebuild(model: keras.Model, convert) -> keras.Model:
+    """A functional copy of the chain ``model`` with ``convert(layers, i) -> (new layers,
+    layers consumed)`` applied from each position ``i``, and the weights carried over by layer
+    name."""
+    chain = _chain(model)
+    x = inputs = keras.Input(shape=model.input_shape[1:], name=model.layers[0].name)
+    new_layers = []
+    i = 0
+    while i < len(chain):
+        made, used = convert(chain, i)
+        for layer in made:
+            x = layer(x)
+        new_layers.extend(made)
+        i += used
+    copy = keras.Model(inputs=inputs, outputs=x, name=model.name)
+    weights = {layer.name: layer.get_weights() for layer in chain if layer.weights}
+    made_names = {layer.name for layer in new_layers}
+    lost = sorted(set(weights) - made_names)
+    if lost:  # pragma: no cover - a convert() that renames a layer with weights
+        raise ValueError(f"model {model.name!r}: no layer of the copy takes the weights of {lost}")
+    for layer in new_layers:
+        if layer.name in weights:
+            layer.set_weights([np.asarray(w) for w in weights[layer.name]])
+    return copy
+
+
+def _builtin(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """A new layer of the same Keras built-in class and config as ``layer``."""
+    if not type(layer).__module__.startswith("keras."):
+        raise ValueError(
+            f"layer {layer.name!r} ({type(layer).__name__}) is not a Keras built-in and has no "
+            f"plain Keras equivalent here"
+        )
+    return type(layer).from_config(layer.get_config())
+
+
+def to_plain_keras(model: keras.Model) -> keras.Model:
+    """``model`` (from :func:`build_autoencoder`) rebuilt from Keras' own layers only, with
+    its weights: what a run saves as ``model.keras``.
+
+    Plain ``keras.saving.load_model`` loads the result in any Python with Keras 3, without
+    this package. The layers of this module become:
+
+    * :class:`SymmetricPadConv3D` -> ``ZeroPadding3D`` (torch's zeros, ``<name>_pad``) +
+      ``Conv3D(padding="valid")``;
+    * :class:`SymmetricPadConv3DTranspose` -> ``Conv3DTranspose(padding="valid")`` +
+      ``Cropping3D`` (``<name>_crop``);
+    * :class:`BatchNormalization` -> ``keras.layers.BatchNormalization`` with the same
+      constants and ``synchronized=False``.
+
+    Inference computes the same function (under TensorFlow the same operations, so the same
+    numbers). Training the copy differs in one respect: Keras' BatchNorm accumulates the
+    biased batch variance in its moving variance, where the reference (and this module)
+    accumulates the unbiased one. To resume training, use the run's checkpoints;
+    :func:`from_plain_keras` turns the copy back into this module's layers. The
+    ``DualLossAutoencoder`` training class and the optimizer are not part of the copy.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A one-input chain of layers, e.g. :func:`build_autoencoder`'s model or a
+        :class:`trainer.losses.DualLossAutoencoder`.
+
+    Returns
+    -------
+    keras.Model
+        A functional ``keras.Model`` (not compiled) of the same name, input name and weights.
+
+    Raises
+    ------
+    ValueError
+        ``model`` is not a chain, or holds a layer with no plain Keras equivalent.
+    """
+
+    def convert(chain, i):
+        layer = chain[i]
+        config = layer.get_config()
+        if isinstance(layer, SymmetricPadConv3D):
+            widths = _reference_pads(
+                layer.input.shape, layer.kernel_size, layer.strides, layer.data_format
+            )
+            pad = layers.ZeroPadding3D(
+                _spatial_pairs(widths, layer.data_format),
+                data_format=layer.data_format,
+                name=f"{layer.name}_pad",
+                dtype=config["dtype"],
+            )
+            return [pad, layers.Conv3D.from_config({**config, "padding": "valid"})], 1
+        if isinstance(layer, SymmetricPadConv3DTranspose):
+            crop = layers.Cropping3D(
+                _transpose_crop(layer),
+                data_format=layer.data_format,
+                name=f"{layer.name}_crop",
+                dtype=config["dtype"],
+            )
+            conv = layers.Conv3DTranspose.from_config({**config, "padding": "valid"})
+            return [conv, crop], 1
+        if isinstance(layer, BatchNormalization):
+            config["synchronized"] = False
+            return [layers.BatchNormalization.from_config(config)], 1
+        return [_builtin(layer)], 1
+
+    return _rebuild(model, convert)
+
+
+def from_plain_keras(model: keras.Model) -> keras.Model:
+    """The inverse of :func:`to_plain_keras`: this module's layers, with ``model``'s weights.
+
+    ``ZeroPadding3D`` + ``Conv3D(padding="valid")`` with torch's padding becomes
+    :class:`SymmetricPadConv3D`, ``Conv3DTranspose(padding="valid")`` + its ``Cropping3D``
+    becomes :class:`SymmetricPadConv3DTranspose`, and Keras' ``BatchNormalization`` becomes
+    :class:`BatchNormalization`, so that the model runs torch's kernels under the torch
+    backend, as the trained model did. Other layers are copied as they are.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A one-input chain of layers, e.g. a run's ``model.keras`` loaded with
+        ``keras.saving.load_model``.
+
+    Returns
+    -------
+    keras.Model
+        A functional ``keras.Model`` (not compiled) of the same name, input name and weights.
+    """
+
+    def convert(chain, i):
+        layer, after = chain[i], chain[i + 1] if i + 1 < len(chain) else None
+        if isinstance(layer, layers.ZeroPadding3D) and type(after) is layers.Conv3D:
+            widths = _reference_pads(  # for the unpadded input, that of the pad layer
+                layer.input.shape, after.kernel_size, after.strides, after.data_format
+            )
+            reference = _spatial_pairs(widths, after.data_format)
+            if after.padding == "valid" and _padding(layer) == reference:
+                return [SymmetricPadConv3D.from_config(after.get_config())], 2
+        if type(layer) is layers.Conv3DTranspose and isinstance(after, layers.Cropping3D):
+            if layer.padding == "valid" and layer.output_padding is None:
+                if tuple(map(tuple, after.cropping)) == _transpose_crop(layer):
+                    return [SymmetricPadConv3DTranspose.from_config(layer.get_config())], 2
+        if type(layer) is layers.BatchNormalization:
+            return [BatchNormalization.from_config(layer.get_config())], 1
+        return [type(layer).from_config(layer.get_config())], 1
+
+    return _rebuild(model, convert)
+
+
+def _padding(layer: layers.ZeroPadding3D) -> tuple[tuple[int, int], ...]:
+    return tuple(tuple(int(v) for v in pair) for pair in layer.padding)

@@ -385,7 +385,8 @@ def train_model(
     distribution: Distribution | None = None,
 ) -> tuple[Path, keras.Model]:
     """:func:`train`, returning the run directory and the trained model (as trained, i.e.
-    still under the strategy; ``model.keras`` in the run directory is the portable copy)."""
+    still under the strategy; ``model.keras`` in the run directory is its copy in Keras' own
+    layers, see :func:`trainer.checkpoint.save_final_model`)."""
     t_start = time.perf_counter()
     dist = distribution or make_distribution(config.strategy, config.replicas)
     run_dir = Path(config.out)
@@ -448,7 +449,7 @@ def train_model(
         if not dist.is_chief:
             return run_dir, model
         final = portable_model(model) if dist.strategy is not None else model
-        ckpt.save_model_atomic(final, run_dir / ckpt.FINAL_MODEL)
+        ckpt.save_final_model(final, run_dir)
         _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
         train_seconds = time.perf_counter() - t_start
         if evaluate:
@@ -462,8 +463,8 @@ def portable_model(model: keras.Model) -> keras.Model:
     """A copy of ``model`` built outside any strategy, with plain (unsynchronised) BatchNorm.
 
     Synchronised BatchNorm only exists under TensorFlow and only matters while training on
-    several replicas; the saved ``model.keras`` loads under every backend and predicts on one
-    device without the strategy.
+    several replicas; the copy (what a run evaluates and saves as ``model.keras`` after
+    training under a strategy) predicts on one device without the strategy.
     """
     config = model.get_config()
     for layer in config["layers"]:

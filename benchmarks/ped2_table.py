@@ -75,9 +75,7 @@ TABLE_ROWS = ["baseline", "patch", "patch_object", "skip"]
 # the same row under the default backend (added in ``comparisons``).
 COMPARISONS = [("patch", "patch_object")]
 # Settings that must agree when an existing run is reused.
-CHECKED_KEYS = (
-    "data", "size", "width", "batch_size", "epochs", "lr", "seed", "p", "transforms", "intruders"
-)  # fmt: skip
+CHECKED_KEYS = ("data", "size", "width", "batch_size", "epochs", "lr", "seed", "pipeline")
 METRICS = ("micro_auc", "macro_auc", "unnormalised_auc", "padded_micro_auc")
 
 
@@ -127,13 +125,24 @@ def environment(args: argparse.Namespace) -> dict[str, str]:
 
 def check_reusable(out: Path, expected: dict[str, Any], config: str = "config.yaml") -> None:
     """Raise if the finished run in ``out`` was trained with other settings than ``expected``."""
-    have = yaml.safe_load((out / config).read_text())
-    keys = [
-        k for k in CHECKED_KEYS if not (k in ("transforms", "intruders") and expected["p"] == 0)
-    ]
-    diff = {k: (have.get(k), expected[k]) for k in keys if _norm(have.get(k)) != _norm(expected[k])}
+    have = _settings(yaml.safe_load((out / config).read_text()))
+    want = _settings(expected)
+    diff = {k: (have[k], want[k]) for k in want if _norm(have[k]) != _norm(want[k])}
     if diff:
         raise SystemExit(f"{out}: existing run has other settings {diff} (have, want); move it")
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The :data:`CHECKED_KEYS` and ``p`` of a saved config, old form or new (no pipeline at
+    p = 0: a baseline's transforms do not matter)."""
+    from trainer.config import TrainConfig
+
+    cfg = TrainConfig.from_dict(config)
+    settings = {k: v for k, v in cfg.to_dict().items() if k in CHECKED_KEYS}
+    settings["p"] = cfg.p
+    if cfg.p == 0:
+        settings["pipeline"] = None
+    return settings
 
 
 def _norm(value: Any) -> Any:

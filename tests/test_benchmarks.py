@@ -94,16 +94,21 @@ def test_existing_run_with_other_settings_is_not_reused(table, tmp_path):
 def test_every_variant_resolves_to_a_valid_config(table):
     args = table.parse_args([])
     configs = {v: table.expected_config(args, v, 0) for v in table.VARIANTS}
-    assert configs["baseline"]["p"] == 0
-    assert [t["name"] for t in configs["mix"]["transforms"]] == ["smoothmix_s", "skip_frame"]
+    assert configs["baseline"]["pipeline"] is None
+    first = {
+        v: c["pipeline"]["params"]["transforms"][0] for v, c in configs.items() if c["pipeline"]
+    }
+    names = [t["name"] for t in configs["mix"]["pipeline"]["params"]["transforms"]]
+    assert names == ["smoothmix_s", "skip_frame"]
     assert all(c["epochs"] == 10 and c["size"] == [64, 64] for c in configs.values())
     # The patch rows: the paper's content by default, ours only where named.
-    content = {v: c["transforms"][0]["params"].get("content") for v, c in configs.items()}
+    content = {v: t["params"].get("content") for v, t in first.items()}
     assert content["patch_object"] == "object"
     assert all(content[v] == "window" for v in configs if "patch" in v and v != "patch_object")
-    assert configs["cutmix"]["transforms"][0]["name"] == "cutmix"
-    assert configs["patch_ped2"]["intruders"].endswith("ped2/training/frames")
-    cifar = [v for v, c in configs.items() if c["intruders"].endswith("intruders/cifar100")]
+    assert first["cutmix"]["name"] == "cutmix"
+    intruders = {v: t["params"].get("intruders", "") for v, t in first.items()}
+    assert intruders["patch_ped2"].endswith("ped2/training/frames")
+    cifar = [v for v, i in intruders.items() if i.endswith("intruders/cifar100")]
     assert {"patch", "patch_object", "smoothmix_c", "cutmix", "mixup_patch"} <= set(cifar)
 
 

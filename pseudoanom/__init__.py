@@ -17,6 +17,14 @@ Examples
 from __future__ import annotations
 
 from . import intruders, masks
+from .errors import (
+    IntruderNotFoundError,
+    IntruderSourceError,
+    InvalidClipError,
+    InvalidParameterError,
+    PseudoAnomError,
+    UnknownTransformError,
+)
 from .intruders import (
     Cifar100Source,
     EmbeddedSource,
@@ -35,14 +43,6 @@ from .transforms import (
     SmoothMixC,
     SmoothMixS,
     Transform,
-)
-from .validation import (
-    IntruderNotFoundError,
-    IntruderSourceError,
-    InvalidClipError,
-    InvalidParameterError,
-    PseudoAnomError,
-    UnknownTransformError,
 )
 
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .validation import PseudoAnomError
+from .errors import PseudoAnomError
 
 __all__ = ["EXIT_USAGE", "build_parser", "main"]
 

@@ -183,7 +183,7 @@ def _fixed_blend_weights(
 def _check_blend_frames(clip: np.ndarray, inv: np.ndarray, content: np.ndarray) -> np.ndarray:
     """The ``(blend floor)`` row: check the clip and blend every pixel of every frame.
 
-    ``out = clip * inv + content`` frame by frame (``transforms._blend_exact``, as the
+    ``out = clip * inv + content`` frame by frame (``transforms.functional.blend_exact``, as the
     transforms do) after the clip's NaN/range check, a ~512 KiB chunk at a time; the weights
     are fixed, nothing is drawn. No exact blend that changes every pixel (``smoothmix_c``,
     whose Gaussian mask covers the whole frame, as in the paper) can do less with
@@ -191,17 +191,17 @@ def _check_blend_frames(clip: np.ndarray, inv: np.ndarray, content: np.ndarray) 
     """
     import numpy as np
 
-    from .transforms import _blend_exact
-    from .validation import _CHUNK_BYTES, _ExtremaTracker
+    from .transforms.functional import blend_exact
+    from .validation import ExtremaTracker, chunk_frames
 
     out = np.empty(clip.shape, np.float32)
     src, dst = clip[..., 0], out[..., 0]
-    per = max(1, _CHUNK_BYTES // max(1, clip[0].nbytes))
-    tracker = _ExtremaTracker("clip", (-1.0, 1.0))
+    per = chunk_frames(clip)
+    tracker = ExtremaTracker("clip", (-1.0, 1.0))
     for i0 in range(0, clip.shape[0], per):
         tracker.add(clip[i0 : i0 + per])
         for i in range(i0, min(i0 + per, clip.shape[0])):
-            _blend_exact(dst[i], src[i], inv, content)
+            blend_exact(dst[i], src[i], inv, content)
     tracker.check()
     return out
 
@@ -216,7 +216,7 @@ def _copy_checked_zero_mask(
     """
     import numpy as np
 
-    from .validation import _CHUNK_BYTES, _ExtremaTracker
+    from .validation import ExtremaTracker, chunk_frames
 
     out = np.empty(arr.shape, arr.dtype)
     mask = np.empty(arr.shape[:3], np.float32)
@@ -224,8 +224,8 @@ def _copy_checked_zero_mask(
         np.copyto(out, arr)
         mask.fill(0.0)
         return out, mask
-    per = max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
-    tracker = _ExtremaTracker(name, value_range)
+    per = chunk_frames(arr)
+    tracker = ExtremaTracker(name, value_range)
     for i in range(0, arr.shape[0], per):
         chunk = out[i : i + per]
         np.copyto(chunk, arr[i : i + per])

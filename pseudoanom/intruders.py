@@ -25,10 +25,8 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from .errors import IntruderNotFoundError, IntruderSourceError, InvalidParameterError
 from .validation import (
-    IntruderNotFoundError,
-    IntruderSourceError,
-    InvalidParameterError,
     check_known_keys,
     check_positive_int,
     init_arg_names,

@@ -12,10 +12,11 @@ import numpy as np
 import yaml
 
 from . import registry
+from .errors import InvalidParameterError
 from .result import PseudoAnomaly, mask_source, stack_results
-from .transforms import Transform, _video_clip
+from .transforms import Transform
+from .transforms.base import video_clip
 from .validation import (
-    InvalidParameterError,
     as_generator,
     check_clip,
     check_finite_range,
@@ -148,7 +149,7 @@ class Pipeline:
         if t is None:
             return _normal(clip)
         params = t.sample_params(clip.shape, rng)
-        out, mask = t._apply_lazy(clip, params)
+        out, mask = t.apply_lazy(clip, params)
         return PseudoAnomaly(
             clip=out,
             target=clip,
@@ -171,7 +172,7 @@ class Pipeline:
         when the video is too short after ``start``; see
         :class:`~pseudoanom.transforms.SkipFrame`).
         """
-        clip = _video_clip(video, start, length, self.value_range, check_values=False)
+        clip = video_clip(video, start, length, self.value_range, check_values=False)
         rng = as_generator(rng)
         i = self.choose(rng)
         if i is None:
@@ -249,3 +250,6 @@ def _normal(clip: np.ndarray) -> PseudoAnomaly:
     # much as the rest of the normal path, which is 1 - p of all calls.
     mask = np.broadcast_to(np.float32(0.0), clip.shape[:3])
     return PseudoAnomaly(clip=clip, target=clip, mask=mask, label=0, params={"transform": None})
+
+
+registry.register_loader("pipeline", Pipeline.from_dict)

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 
 from . import registry
+from .errors import IntruderNotFoundError, InvalidParameterError
 from .intruders import IMAGE_EXTENSIONS, IntruderSource, as_source, read_image
-from .validation import IntruderNotFoundError, InvalidParameterError, as_generator
+from .validation import as_generator
 
 __all__ = ["load_frames", "make_grid", "preview"]
 

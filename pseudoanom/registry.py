@@ -1,7 +1,8 @@
 """Name -> transform class registry, entry-point plug-ins and dict (de)serialisation.
 
-Built-in transforms register themselves with :func:`register` when ``pseudoanom`` is imported.
-Third-party packages add theirs through the entry-point group ``pseudoanom.transforms``::
+The built-in transforms (:data:`pseudoanom.transforms.BUILTINS`) are registered below, under
+their ``name``. Third-party packages add theirs through the entry-point group
+``pseudoanom.transforms``::
 
     [project.entry-points."pseudoanom.transforms"]
     my_noise = "my_pkg.transforms:MyNoise"   # a Transform subclass
@@ -18,16 +19,12 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .validation import (
-    InvalidParameterError,
-    UnknownTransformError,
-    check_known_keys,
-    init_arg_names,
-)
+from .errors import InvalidParameterError, UnknownTransformError
+from .transforms import BUILTINS, Transform
+from .validation import check_known_keys, init_arg_names
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: pseudoanom.pipeline imports this module
     from .pipeline import Pipeline
-    from .transforms import Transform
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -37,10 +34,14 @@ __all__ = [
     "create",
     "from_dict",
     "init_arg_names",
+    "register_loader",
 ]
 
 ENTRY_POINT_GROUP = "pseudoanom.transforms"
 _RESERVED = {"pipeline"}  # ``from_dict`` uses it for pipelines
+# Names that ``from_dict`` builds with a loader instead of a transform class: "pipeline",
+# added by pseudoanom.pipeline (which imports this module, so this module cannot import it).
+_loaders: dict[str, Callable[[dict[str, Any]], Any]] = {}
 
 _registry: dict[str, type[Transform]] = {}
 _entry_points_loaded = False
@@ -71,8 +72,6 @@ def register(name: str, *, override: bool = False) -> Callable[[type[T]], type[T
         raise InvalidParameterError(f"transform name {name!r} is reserved")
 
     def deco(cls: type[T]) -> type[T]:
-        from .transforms import Transform
-
         if not (isinstance(cls, type) and issubclass(cls, Transform)):
             raise TypeError(f"@register({name!r}) needs a Transform subclass, got {cls!r}")
         with _lock:
@@ -96,8 +95,6 @@ def _load_entry_points() -> None:
         if _entry_points_loaded:
             return
         _entry_points_loaded = True
-        from .transforms import Transform
-
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in _registry:
                 continue
@@ -163,6 +160,18 @@ def create(name: str, **params: Any) -> Transform:
     return cls(**params)
 
 
+def register_loader(name: str, load: Callable[[dict[str, Any]], Any]) -> None:
+    """Let :func:`from_dict` build ``{"name": name, ...}`` dicts with ``load(d)``.
+
+    For a name reserved for something other than a transform: ``pseudoanom.pipeline``
+    registers ``"pipeline"`` with :meth:`Pipeline.from_dict <pseudoanom.Pipeline.from_dict>`.
+    """
+    if name not in _RESERVED:
+        raise InvalidParameterError(f"{name!r} is not a reserved name: register a transform")
+    with _lock:
+        _loaders[name] = load
+
+
 def from_dict(d: dict[str, Any]) -> Transform | Pipeline:
     """Rebuild a transform or a pipeline from its ``to_dict()`` form.
 
@@ -179,8 +188,12 @@ def from_dict(d: dict[str, Any]) -> Transform | Pipeline:
     params = d.get("params") or {}
     if not isinstance(params, dict):
         raise InvalidParameterError(f"'params' must be a dict, got {params!r}")
-    if d["name"] == "pipeline":
-        from .pipeline import Pipeline
-
-        return Pipeline.from_dict(d)
+    load = _loaders.get(d["name"])
+    if load is not None:
+        return load(d)
     return create(d["name"], **params)
+
+
+for _cls in BUILTINS:
+    register(_cls.name)(_cls)
+del _cls

@@ -1,8 +1,9 @@
-"""Input checks shared by every module, and the library's exception classes.
+"""Input checks shared by every module.
 
 Every public entry point validates its arguments here, so a bad input fails early with a
 message that names the argument, the shape or the file, instead of a traceback from deep
-inside NumPy or OpenCV.
+inside NumPy or OpenCV. The exception classes are defined in :mod:`pseudoanom.errors` and
+importable from here too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from .errors import (
+    IntruderNotFoundError,
+    IntruderSourceError,
+    InvalidClipError,
+    InvalidParameterError,
+    PseudoAnomError,
+    UnknownTransformError,
+)
 
 __all__ = [
     "PseudoAnomError",
@@ -32,34 +42,13 @@ __all__ = [
     "check_range_pair",
     "check_finite_range",
     "copy_checked",
+    "chunk_frames",
+    "ExtremaTracker",
+    "CHUNK_BYTES",
     "check_shape",
     "check_known_keys",
     "init_arg_names",
 ]
-
-
-class PseudoAnomError(Exception):
-    """Base class of every error raised on purpose by ``pseudoanom``."""
-
-
-class InvalidParameterError(PseudoAnomError, ValueError):
-    """A constructor or call parameter is outside its allowed range."""
-
-
-class InvalidClipError(PseudoAnomError, ValueError):
-    """A clip, batch or video has the wrong shape, dtype or values."""
-
-
-class UnknownTransformError(PseudoAnomError, ValueError):
-    """A transform name is not registered (the message lists the known names)."""
-
-
-class IntruderSourceError(PseudoAnomError, ValueError):
-    """An intruder source is empty, unreadable or holds a corrupt file."""
-
-
-class IntruderNotFoundError(PseudoAnomError, FileNotFoundError):
-    """An intruder path does not exist."""
 
 
 def as_generator(rng: Any, name: str = "rng") -> np.random.Generator:
@@ -237,7 +226,15 @@ _MIN = np.minimum.reduce
 _MAX = np.maximum.reduce
 
 # Frames per chunk are chosen so a chunk is about this many bytes (fits in L2 with room).
-_CHUNK_BYTES = 1 << 19
+CHUNK_BYTES = 1 << 19
+
+
+def chunk_frames(arr: np.ndarray) -> int:
+    """Frames of ``arr`` (``(T, ...)``) per chunk of about :data:`CHUNK_BYTES` (at least 1).
+
+    Code that copies, checks or blends a clip goes a chunk at a time, while it is in cache.
+    """
+    return max(1, CHUNK_BYTES // max(1, arr[0].nbytes))
 
 
 def copy_checked(arr: np.ndarray, name: str, value_range: tuple[float, float] | None) -> np.ndarray:
@@ -258,13 +255,13 @@ def copy_checked(arr: np.ndarray, name: str, value_range: tuple[float, float] | 
     if arr.dtype != np.float32 or arr.ndim == 0 or arr.size == 0:
         np.copyto(out, arr)
         return out
-    per = max(1, _CHUNK_BYTES // max(1, arr[0].nbytes))
+    per = chunk_frames(arr)
     n = arr.shape[0]
     if per >= n:
         np.copyto(out, arr)
         _check_extrema(float(_MIN(out, None)), float(_MAX(out, None)), name, value_range)
         return out
-    tracker = _ExtremaTracker(name, value_range)
+    tracker = ExtremaTracker(name, value_range)
     for i in range(0, n, per):
         chunk = out[i : i + per]
         np.copyto(chunk, arr[i : i + per])
@@ -273,7 +270,7 @@ def copy_checked(arr: np.ndarray, name: str, value_range: tuple[float, float] | 
     return out
 
 
-class _ExtremaTracker:
+class ExtremaTracker:
     """Running ``min`` / ``max`` over the chunks of a float array, checked like
     :func:`check_finite_range` on the whole array (same error, same message)."""
 

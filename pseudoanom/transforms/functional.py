@@ -104,13 +104,13 @@ def least_overlap(corners: list[tuple[int, int]], fh: int, fw: int, h: int, w: i
     return min((min(y + fh, h) - max(y, 0)) * (min(x + fw, w) - max(x, 0)) for y, x in corners)
 
 
-def seen_part(corners: list[tuple[int, int]], fh: int, fw: int, h: int, w: int) -> Seen | None:
-    """What of an ``(fh, fw)`` footprint at ``corners`` the ``(h, w)`` frames show.
+def seen_part(corners: list[tuple[int, int]], fh: int, fw: int, hw: tuple[int, int]) -> Seen | None:
+    """What of an ``(fh, fw)`` footprint at ``corners`` the ``hw`` frames show.
 
     All float work is bounded by it (a wide Gaussian footprint can be 4x the frame). None if
     no frame shows any of it.
     """
-    t = len(corners)
+    t, (h, w) = len(corners), hw
     ys = [y for y, _ in corners]
     xs = [x for _, x in corners]
     if min(ys) >= 0 and min(xs) >= 0 and max(ys) + fh <= h and max(xs) + fw <= w:

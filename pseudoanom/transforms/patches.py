@@ -316,7 +316,7 @@ class PatchTransform(Transform):
         self._check_intruder(intruder, None if window else (fh, fw), clip.shape, size)
         # Top-left corner of the footprint in each frame, and the part of it some frame sees.
         corners = [(cy - oy, cx - ox) for cy, cx in centers.astype(np.int64).tolist()]
-        seen = F.seen_part(corners, fh, fw, h, w)
+        seen = F.seen_part(corners, fh, fw, (h, w))
         if seen is None:
             return copy_checked(clip, "clip", self.value_range), LazyMask((t, h, w), 0.0, [])
         # Wide footprints (smoothmix_c) cover most of every frame: there, blending each whole

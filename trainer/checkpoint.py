@@ -5,6 +5,7 @@ Layout of a run directory::
     <run>/config.yaml                  the resolved TrainConfig
     <run>/checkpoint/state.json        {"epoch": completed epochs, "seed", "model", "history", ...}
     <run>/checkpoint/epoch-0003.keras  model + optimizer state after 3 epochs
+    <run>/checkpoint/best.keras        the best validation epoch so far (with val_fraction > 0)
     <run>/logs/                        TensorBoard
     <run>/model.keras                  final model for inference, Keras' own layers only:
                                        keras.saving.load_model(path) needs no import of trainer
@@ -212,8 +213,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self._t0 = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        for k, v in (logs or {}).items():
-            self.history.setdefault(k, []).append(float(v))
+        for k, v in (logs or {}).items():  # ints (val_best_epoch) stay ints
+            self.history.setdefault(k, []).append(v if isinstance(v, int) else float(v))
         self.history.setdefault("epoch_seconds", []).append(time.perf_counter() - self._t0)
         self.dir.mkdir(parents=True, exist_ok=True)
         done = epoch + 1

@@ -30,10 +30,13 @@ __all__ = [
     "LEGACY_KEYS",
     "PRESETS",
     "RESUME_MUTABLE_KEYS",
+    "HOLDOUT_MODES",
+    "KEEP_BEST",
     "STRATEGIES",
     "ConfigError",
     "TrainConfig",
     "default_pipeline",
+    "default_val_pipeline",
     "import_modules",
     "load_config",
     "parse_override",
@@ -48,6 +51,12 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 class ConfigError(ValueError):
     """An unknown key, a badly typed value or a value out of range in a training config."""
+
+
+# Ways to hold out normal training data for validation (trainer.validation.split_holdout).
+HOLDOUT_MODES = ("tail", "videos")
+# Which epoch's weights become model.keras: the last one, or the one of the best validation AUC.
+KEEP_BEST = ("last", "val_auc")
 
 
 # Top-level keys of the old config form (before the ``pipeline`` key): still read, and turned
@@ -66,6 +75,30 @@ def default_pipeline() -> dict[str, Any]:
             "transforms": [{"name": "smoothmix_s", "params": {"alpha": 0.5, "beta": 10.0}}],
             "weights": [1.0],
             "p": 0.2,
+        },
+    }
+
+
+# Procedural intruders of another bank than the training default's (embedded, seed 0).
+_VAL_INTRUDERS = {"kind": "embedded", "seed": 1, "sklearn_images": False}
+
+
+def default_val_pipeline() -> dict[str, Any]:
+    """The validation set's pseudo anomalies: half the held-out clips, by ``cutmix`` (a
+    hard-edged patch of embedded intruders from another bank than training's) or ``skip_frame``:
+    kinds and images the default training pipeline does not use.
+
+    In the library's own form (:meth:`pseudoanom.Pipeline.to_dict`).
+    """
+    return {
+        "name": "pipeline",
+        "params": {
+            "transforms": [
+                {"name": "cutmix", "params": {"intruders": dict(_VAL_INTRUDERS)}},
+                {"name": "skip_frame", "params": {"steps": [2, 3, 4, 5]}},
+            ],
+            "weights": [1.0, 1.0],
+            "p": 0.5,
         },
     }
 
@@ -136,6 +169,26 @@ class TrainConfig:
         Stop after the last epoch that is expected to end within this many seconds of training
         (the run is checkpointed as usual and ``--resume`` with a larger limit continues it);
         ``None`` = train all ``epochs``.
+    val_fraction : float
+        Share of the normal training data held out to validate on (see
+        :mod:`trainer.validation`); 0 = no validation (default). The held-out frames are never
+        trained on.
+    val_holdout : str
+        What is held out: ``tail`` (the last ``val_fraction`` of each training video's frames,
+        at least ``2 * clip_length``; a video too short to keep a clip stays whole) or ``videos``
+        (``round(val_fraction * n)`` whole videos, at least 1, evenly spread in name order).
+    val_pipeline : dict or None
+        The validation set's pseudo anomalies, in the form of ``pipeline`` (any kinds,
+        parameters and intruders); its ``p`` is the share of validation clips made pseudo
+        anomalous (label 1), the others stay untouched (label 0). Needs ``0 < p < 1``.
+    val_clips : int
+        Clips in the validation set, evenly spread over the held-out windows.
+    val_seed : int
+        Seeds the validation set's pseudo anomalies; independent of ``seed``, so runs with
+        different training seeds are validated on the same clips.
+    keep_best : str
+        ``last`` (default): ``model.keras`` holds the last epoch. ``val_auc``: the epoch with the
+        highest validation AUC (needs ``val_fraction > 0``; never chosen by test labels).
     """
 
     data: str | None = None
@@ -161,12 +214,24 @@ class TrainConfig:
     strategy: str = "default"
     replicas: int = 0
     time_limit_s: float | None = None
+    val_fraction: float = 0.0
+    val_holdout: str = "tail"
+    val_pipeline: dict[str, Any] | None = field(default_factory=default_val_pipeline)
+    val_clips: int = 256
+    val_seed: int = 0
+    keep_best: str = "last"
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
         self.pipeline = check_pipeline(self.pipeline)
+        self.val_pipeline = check_pipeline(self.val_pipeline, "val_pipeline")
         self._check_ranges()
+
+    @property
+    def validation(self) -> bool:
+        """Whether the run holds out normal data and reports a validation AUC each epoch."""
+        return self.val_fraction > 0
 
     @property
     def p(self) -> float:
@@ -197,6 +262,22 @@ class TrainConfig:
             self.time_limit_s is None or self.strategy != "multiworker",
             "time_limit_s",
             "is not supported with strategy 'multiworker' (set epochs instead)",
+        )
+        need(0 <= self.val_fraction < 1, "val_fraction", "must be in [0, 1) (0 = no validation)")
+        need(self.val_holdout in HOLDOUT_MODES, "val_holdout", f"one of {', '.join(HOLDOUT_MODES)}")
+        val_p = None if self.val_pipeline is None else self.val_pipeline["params"]["p"]
+        need(
+            not self.validation or (val_p is not None and 0 < val_p < 1),
+            "val_pipeline",
+            "needs 0 < params.p < 1 when val_fraction > 0 (both labels in the validation set)",
+        )
+        need(self.val_clips >= 2, "val_clips", "must be >= 2")
+        need(self.val_seed >= 0, "val_seed", "must be >= 0")
+        need(self.keep_best in KEEP_BEST, "keep_best", f"must be one of {', '.join(KEEP_BEST)}")
+        need(
+            self.keep_best != "val_auc" or self.validation,
+            "keep_best",
+            "'val_auc' needs a validation set (val_fraction > 0)",
         )
 
     # ------------------------------------------------------------------ conversions
@@ -336,6 +417,7 @@ RESUME_MUTABLE_KEYS = frozenset(
         "eval_batch_size",
         "num_parallel_calls",
         "time_limit_s",
+        "keep_best",
     }
 )
 

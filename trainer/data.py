@@ -56,6 +56,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "DatasetError",
+    "MissingSplitError",
     "Video",
     "clear_cache",
     "from_model_range",
@@ -79,6 +80,10 @@ _MEMORY_CACHE_MAX_BYTES = 2 * 1024**3
 
 class DatasetError(ValueError):
     """A dataset folder, frame, label or mask file is missing, unreadable or inconsistent."""
+
+
+class MissingSplitError(DatasetError):
+    """The dataset has no videos for the split asked for (a dataset without a test split)."""
 
 
 # --------------------------------------------------------------------------- value ranges
@@ -267,11 +272,16 @@ def _decode_image(path: Path, channels: int) -> np.ndarray:
 
 
 def _decode_video_file(path: Path, channels: int, size: tuple[int, int] | None) -> np.ndarray:
-    """Decode every frame of a video file with OpenCV to ``uint8`` ``(K, H, W, C)``."""
+    """Decode every frame of a video file with OpenCV to ``uint8`` ``(K, H, W, C)``.
+
+    Warns (:class:`UserWarning`, naming the file and both counts) when fewer frames decode than
+    the container states, e.g. a truncated file.
+    """
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise DatasetError(f"cannot open video file {path} (unreadable or unknown codec)")
+        stated = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         frames = []
         while True:
             ok, frame = cap.read()
@@ -286,6 +296,13 @@ def _decode_video_file(path: Path, channels: int, size: tuple[int, int] | None) 
         cap.release()
     if not frames:
         raise DatasetError(f"no frame could be decoded from video file {path}")
+    if len(frames) < stated:
+        warnings.warn(
+            f"video file {path}: decoded {len(frames)} frames but its container states "
+            f"{stated} (truncated or damaged file?)",
+            UserWarning,
+            stacklevel=2,
+        )
     return np.stack(frames)
 
 
@@ -515,7 +532,7 @@ def _find_sources(root: Path, split: str) -> tuple[list[_Source], Path]:
         folder = inner if inner is not None else split_dir
         sources = _sources_in(folder)
         if not sources:
-            raise DatasetError(
+            raise MissingSplitError(
                 f"no videos (frame folders or video files) found in {folder} for split {split!r}"
             )
         return sources, folder
@@ -525,7 +542,7 @@ def _find_sources(root: Path, split: str) -> tuple[list[_Source], Path]:
     sources = _sources_in(root, name_pattern=pattern)
     if sources:
         return sources, root
-    raise DatasetError(
+    raise MissingSplitError(
         f"no {split!r} split in {root}: expected {root}/{split}/frames/<video>/, "
         f"{root}/{prefix}/{prefix}001/ or {root}/{prefix}001/ (found: "
         f"{sorted(p.name for p in root.iterdir())[:10]})"
@@ -684,8 +701,10 @@ def load_split(
 
     Raises
     ------
+    MissingSplitError
+        The dataset has no videos of ``split`` (a :class:`DatasetError`).
     DatasetError
-        Missing or empty dataset folder, no videos, an empty video folder, a corrupt frame
+        Missing or empty dataset folder, an empty video folder, a corrupt frame
         (the file is named), labels whose length does not match the frames (both numbers are
         given), masks whose count does not match the frames.
     """

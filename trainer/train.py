@@ -12,7 +12,7 @@ import importlib.util
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,17 +21,27 @@ import numpy as np
 
 from trainer import checkpoint as ckpt
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
-from trainer.data import DatasetError, Video, load_split
+from trainer.data import DatasetError, MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
 from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
 from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
+from trainer.validation import (
+    BEST_MODEL,
+    ValidationCallback,
+    ValidationSet,
+    best_epoch,
+    make_validation_set,
+    split_holdout,
+)
 
 if TYPE_CHECKING:
     from trainer.localisation import Localiser
 
 __all__ = [
     "build_model",
+    "build_validation_set",
     "evaluate_model",
+    "load_test_split",
     "pixel_masks",
     "portable_model",
     "resolve_dataset",
@@ -239,14 +249,30 @@ def pixel_masks(video: Video) -> np.ndarray | None:
 
 
 def _callbacks(
-    run_dir: Path, config: TrainConfig, history: dict, verbose: int, is_chief: bool = True
+    run_dir: Path,
+    config: TrainConfig,
+    history: dict,
+    verbose: int,
+    is_chief: bool = True,
+    valset: ValidationSet | None = None,
 ) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = []
     if config.time_limit_s is not None:
         callbacks.append(TimeLimit(config.time_limit_s, verbose))
-    if not is_chief:  # only the chief writes checkpoints and logs
+    if not is_chief:  # only the chief writes checkpoints and logs, and validates
         return callbacks
     callbacks.insert(0, ckpt.EpochCheckpoint(run_dir, config, history))
+    if valset is not None:  # first: its logs go to the history and TensorBoard
+        validation = ValidationCallback(
+            valset,
+            predict_fn,
+            batch_size=config.eval_batch_size,
+            best_path=run_dir / ckpt.CHECKPOINT_DIR / BEST_MODEL,
+            history=history,
+            fixed_batch=keras.config.backend() != "torch",
+            save=ckpt.save_model_atomic,
+        )
+        callbacks.insert(0, validation)
     # keras.callbacks.TensorBoard writes through tf.summary under every backend: it needs
     # tensorflow and the tensorboard package (not a tensorflow dependency).
     missing = [m for m in ("tensorflow", "tensorboard") if importlib.util.find_spec(m) is None]
@@ -334,6 +360,7 @@ def train(
     verbose: int = 1,
     evaluate: bool = True,
     distribution: Distribution | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Path:
     """Train (or resume) a run and return its directory.
 
@@ -354,6 +381,8 @@ def train(
     distribution : trainer.distribute.Distribution or None
         The strategy to train under; ``None`` = build the one ``config.strategy`` names (do
         that before TensorFlow is used in this process, see :mod:`trainer.distribute`).
+    callbacks : sequence of keras.callbacks.Callback
+        More callbacks for ``fit``, after the run's own (which put ``val_auc`` in the logs).
 
     Returns
     -------
@@ -363,7 +392,9 @@ def train(
     Raises
     ------
     ConfigError, DatasetError, RunDirError
-        Bad config, missing dataset, or a run directory that would be overwritten.
+        Bad config, missing dataset, or a run directory that would be overwritten. All are
+        raised before the first training step: the test split (its frames, labels and masks)
+        is read and checked first when ``evaluate`` (:func:`load_test_split`).
     """
     return train_model(
         config,
@@ -372,6 +403,7 @@ def train(
         verbose=verbose,
         evaluate=evaluate,
         distribution=distribution,
+        callbacks=callbacks,
     )[0]
 
 
@@ -383,6 +415,7 @@ def train_model(
     verbose: int = 1,
     evaluate: bool = True,
     distribution: Distribution | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> tuple[Path, keras.Model]:
     """:func:`train`, returning the run directory and the trained model (as trained, i.e.
     still under the strategy; ``model.keras`` in the run directory is its copy in Keras' own
@@ -408,10 +441,15 @@ def train_model(
         cache_dir=config.cache_dir,
         min_frames=config.clip_length,
     )
+    valset = None
+    if config.validation:
+        train_videos, valset = build_validation_set(train_videos, config)
     sampler = ClipSampler(
         [v.frames for v in train_videos], config.clip_length, build_pseudo_pipeline(config),
         config.seed,
     )  # fmt: skip
+    # Fail fast: a broken test split (frames, labels, masks) stops the run before training.
+    test_videos = load_test_split(root, config, verbose) if evaluate and dist.is_chief else None
     global_batch = dist.global_batch(config.batch_size)
     steps = sampler.steps_per_epoch(global_batch, config.steps_per_epoch)
     if dist.is_chief:
@@ -423,6 +461,13 @@ def train_model(
         f"({dist.replicas} replica{'s' if dist.replicas > 1 else ''}, strategy {dist.name}), "
         f"p={config.p}",
     )
+    if valset is not None:
+        _say(
+            verbose,
+            f"validation: {len(valset)} clips ({int(valset.labels.sum())} pseudo anomalies) from "
+            f"the held-out {config.val_holdout} (val_fraction={config.val_fraction:g}), "
+            f"keep_best={config.keep_best}",
+        )
 
     previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
@@ -437,23 +482,26 @@ def train_model(
         if initial_epoch:
             _say(verbose, f"resuming after epoch {initial_epoch} of {config.epochs}")
         if initial_epoch < config.epochs:
+            own = _callbacks(run_dir, config, history, verbose, dist.is_chief, valset)
             model.fit(
                 _training_input(sampler, config, initial_epoch, dist),
                 epochs=config.epochs,
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,
-                callbacks=_callbacks(run_dir, config, history, verbose, dist.is_chief),
+                callbacks=[*own, *callbacks],
                 shuffle=False,  # the plan already orders every epoch
                 verbose=1 if verbose and dist.is_chief else 0,
             )
+            history = next((c.history for c in own if isinstance(c, ckpt.EpochCheckpoint)), {})
         if not dist.is_chief:
             return run_dir, model
+        kept = _keep_best(model, run_dir, config, history, verbose)
         final = portable_model(model) if dist.strategy is not None else model
         ckpt.save_final_model(final, run_dir)
         _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
         train_seconds = time.perf_counter() - t_start
-        if evaluate:
-            _evaluate_run(final, root, config, run_dir, train_seconds, verbose)
+        if test_videos is not None:
+            _evaluate_run(final, test_videos, root, config, run_dir, train_seconds, kept, verbose)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return run_dir, model
@@ -477,25 +525,94 @@ def portable_model(model: keras.Model) -> keras.Model:
     return copy
 
 
+def build_validation_set(
+    train_videos: list[Video], config: TrainConfig
+) -> tuple[list[Video], ValidationSet]:
+    """Hold out part of the training videos and make the validation set from it (see
+    :mod:`trainer.validation`); returns what training keeps and the set.
+
+    Raises
+    ------
+    ConfigError
+        Nothing to hold out or to train on, or a bad ``val_pipeline`` (named so).
+    """
+    train, held = split_holdout(
+        train_videos, config.val_fraction, config.val_holdout, config.clip_length
+    )
+    try:  # the val_pipeline is built exactly as the training pipeline is
+        pipe = build_pseudo_pipeline(config.replace(pipeline=config.val_pipeline))
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("'pipeline'", "'val_pipeline'", 1)) from None
+    valset = make_validation_set(held, config.clip_length, pipe, config.val_clips, config.val_seed)
+    return train, valset
+
+
+def load_test_split(root: Path, config: TrainConfig, verbose: int = 1) -> list[Video] | None:
+    """The labelled test split that :func:`train` evaluates on, read and checked up front.
+
+    Returns
+    -------
+    list of Video or None
+        ``None`` (with a message) when the dataset has no test split or it has no labels.
+
+    Raises
+    ------
+    DatasetError
+        The test split exists but a frame, a video, the label file (unreadable, wrong length)
+        or the masks are broken: the message names the file and the problem.
+    """
+    try:
+        videos = load_split(
+            root, config.test_split, size=config.size, channels=config.channels,
+            cache_dir=config.cache_dir,
+        )  # fmt: skip
+    except MissingSplitError as e:
+        _say(verbose, f"no evaluation: {e}")
+        return None
+    if any(v.labels is None for v in videos):
+        _say(verbose, f"no evaluation: the {config.test_split!r} split of {root} has no labels")
+        return None
+    short = [v.name for v in videos if len(v) < config.clip_length]
+    if short and not config.eval_pad_edges:
+        _say(
+            verbose,
+            f"warning: test videos {short} have fewer than clip_length={config.clip_length} "
+            f"frames: none of their frames is scored (eval_pad_edges=true scores them)",
+        )
+    return videos
+
+
+def _keep_best(
+    model: keras.Model, run_dir: Path, config: TrainConfig, history: dict, verbose: int
+) -> dict[str, Any]:
+    """With ``keep_best: val_auc``, load the best validation epoch's weights into ``model``;
+    returns what the evaluation's summary records about the choice ({} without validation)."""
+    best = best_epoch(history) if config.validation else None
+    if best is None:
+        return {}
+    epochs = len(history["val_auc"])
+    kept = {"keep_best": config.keep_best, "val_best_epoch": best[0], "val_best_auc": best[1]}
+    if config.keep_best != "val_auc":
+        return {**kept, "kept_epoch": epochs, "kept_val_auc": history["val_auc"][-1]}
+    model.load_weights(run_dir / ckpt.CHECKPOINT_DIR / BEST_MODEL)
+    _say(
+        verbose,
+        f"keep_best=val_auc: the model is epoch {best[0]} of {epochs} (validation AUC "
+        f"{best[1]:.4f}; last epoch {history['val_auc'][-1]:.4f})",
+    )
+    return {**kept, "kept_epoch": best[0], "kept_val_auc": best[1]}
+
+
 def _evaluate_run(
     model: keras.Model,
+    test_videos: list[Video],
     root: Path,
     config: TrainConfig,
     run_dir: Path,
     train_seconds: float,
+    kept: dict[str, Any],
     verbose: int,
 ) -> None:
-    try:
-        test_videos = load_split(
-            root, config.test_split, size=config.size, channels=config.channels,
-            cache_dir=config.cache_dir,
-        )  # fmt: skip
-    except DatasetError as e:
-        _say(verbose, f"no evaluation: {e}")
-        return
-    if any(v.labels is None for v in test_videos):
-        _say(verbose, f"no evaluation: the {config.test_split!r} split of {root} has no labels")
-        return
     evaluate_model(
         model,
         test_videos,
@@ -508,6 +625,7 @@ def _evaluate_run(
             "dataset": str(root),
             "run_dir": str(run_dir),
             "train_seconds": train_seconds,
+            **({"validation": kept} if kept else {}),
         },
         verbose=verbose,
     )

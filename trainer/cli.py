@@ -4,7 +4,11 @@ Subcommands::
 
     train           train (and evaluate) a model; --resume continues an interrupted run
     evaluate        score a saved .keras model on a dataset's test split (CSV, JSON, plots)
-    score           per-frame PSNR / anomaly score of one video file or frame folder
+    score           per-frame PSNR / anomaly score of one video file or frame folder;
+                    calibrated scores and alarms when the model has a calibration
+    calibrate       record the error distribution of held-out normal videos
+                    (``<run>/calibration.json``, see :mod:`trainer.calibration`)
+    watch           score a video file, camera or stream as it arrives (:mod:`trainer.stream`)
     make-synthetic  write the embedded synthetic dataset to a folder
 
 Bad input (missing dataset, unknown config key, bad value, a run directory that would be
@@ -220,7 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--quiet", action="store_true", help="no messages")
 
-    s = sub.add_parser("score", help="per-frame scores of one video file or frame folder")
+    s = sub.add_parser(
+        "score",
+        help="per-frame scores of one video file or frame folder",
+        description="Each frame is scored by the window that ends at it (causal), or DELAY "
+        "frames later. With a calibration (--calibration, or calibration.json next to the "
+        "model) scores.csv gets p_normal, calibrated_score and alarm columns; its score column "
+        "stays the paper's per-video min-max (benchmark protocol only).",
+    )
     s.add_argument("video", help="video file (.avi, .mp4, ...) or folder of frames")
     s.add_argument("--model", required=True, help="a .keras model saved by train")
     s.add_argument("--out", help="output folder (default: <model folder>/score-<video name>)")
@@ -228,9 +239,58 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--no-pad-edges",
         action="store_true",
-        help="leave the first/last frames unscored (the paper's protocol)",
+        help="leave the first frames (and the last DELAY) unscored",
+    )
+    _calibration_args(s)
+    s.add_argument(
+        "--delay",
+        type=int,
+        help="frames after the scored frame in its window (default: the calibration's, else "
+        "0 = causal; 7 = the paper's centred window)",
     )
     s.add_argument("--quiet", action="store_true", help="no messages")
+
+    c = sub.add_parser(
+        "calibrate",
+        help="record the error distribution of held-out normal videos",
+        description="Scores every frame of normal videos the model did not train on and writes "
+        "their sorted PSNRs (calibration.json next to the model by default), from which score "
+        "and watch set the threshold for a target false-alarm rate.",
+    )
+    c.add_argument("model", help="a .keras model saved by train")
+    c.add_argument(
+        "--normal",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="normal video files, frame folders, or folders of them",
+    )
+    c.add_argument("--out", help="calibration file (default: <model folder>/calibration.json)")
+    c.add_argument(
+        "--delay",
+        type=int,
+        default=0,
+        help="frames after the scored frame in its window (default 0 = causal)",
+    )
+    c.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    c.add_argument("--cache-dir", help="decoded-frame cache folder (default: none)")
+    c.add_argument("--quiet", action="store_true", help="no messages")
+
+    wt = sub.add_parser(
+        "watch",
+        help="score a video file, camera or stream as it arrives",
+        description="Reads SOURCE frame by frame, scores each frame by the window that ends at "
+        "it (or the calibration's delay), and writes scores.csv, annotated.mp4 and "
+        "summary.json. Ctrl-C stops it and keeps what was written.",
+    )
+    wt.add_argument("source", help="video file, camera index (0, 1, ...) or stream URL")
+    wt.add_argument("--model", required=True, help="a .keras model saved by train")
+    _calibration_args(wt)
+    wt.add_argument("--out", help="output folder (default: <model folder>/watch-<source>)")
+    wt.add_argument("--batch", type=int, default=4, help="windows per forward pass")
+    wt.add_argument("--max-frames", type=int, help="stop after this many frames")
+    wt.add_argument("--no-video", action="store_true", help="no annotated.mp4")
+    wt.add_argument("--quiet", action="store_true", help="no messages")
 
     m = sub.add_parser("make-synthetic", help="write the embedded synthetic dataset")
     m.add_argument("--out", required=True, help="dataset folder to create")
@@ -240,6 +300,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--size", default="64,64", help="H,W")
     m.add_argument("--seed", type=int, default=0)
     return parser
+
+
+def _calibration_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--calibration",
+        help="calibration file (default: calibration.json next to the model, when present)",
+    )
+    p.add_argument(
+        "--fpr",
+        type=float,
+        default=0.01,
+        help="target false-alarm rate on normal frames for the alarms (default 0.01)",
+    )
 
 
 # ---------------------------------------------------------------------- commands
@@ -448,26 +521,175 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_calibration(args: argparse.Namespace, input_shape: Sequence[int]):
+    """The calibration ``--calibration`` names, else the model's ``calibration.json`` when
+    there is one, else ``None``; checked against the model's input shape and ``--fpr``."""
+    from trainer.calibration import Calibration, default_calibration_path
+
+    path = args.calibration or default_calibration_path(args.model)
+    if args.calibration is None and not Path(path).is_file():
+        return None
+    calibration = Calibration.load(path)
+    calibration.check_model(input_shape, args.model)
+    calibration.threshold(args.fpr)  # a bad --fpr fails before scoring
+    return calibration
+
+
+def _delay(args: argparse.Namespace, calibration) -> int:
+    if calibration is None:
+        return 0 if args.delay is None else args.delay
+    if args.delay is not None and args.delay != calibration.delay:
+        raise CLIError(
+            f"--delay {args.delay}: the calibration scores with delay {calibration.delay}; "
+            f"calibrate again with --delay {args.delay} or leave --delay out"
+        )
+    return calibration.delay
+
+
+def _uncalibrated_note(args: argparse.Namespace) -> str:
+    from trainer.calibration import default_calibration_path
+
+    return (
+        f"uncalibrated: no {default_calibration_path(args.model)}, so psnr has no threshold "
+        f"and nothing is flagged (python -m trainer calibrate {args.model} --normal PATH)"
+    )
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     _settle_backend()
     _announce(args.quiet)
+    import keras
+
+    from trainer import evaluation, plots
+    from trainer.calibration import apply_calibration, score_index_for
     from trainer.data import load_video
-    from trainer.train import evaluate_model
+    from trainer.train import predict_fn
 
     model = load_model(args.model)
     _, t, h, w, c = model.input_shape
+    calibration = _load_calibration(args, model.input_shape[1:])
+    delay = _delay(args, calibration)
     video = load_video(args.video, size=(h, w), channels=c)
     out = Path(args.out) if args.out else Path(args.model).parent / f"score-{video.name}"
-    evaluate_model(
-        model,
+    pad_edges = not args.no_pad_edges
+    result = evaluation.evaluate(
         [video],
-        out,
+        predict_fn(model),
+        clip_len=t,
+        score_index=score_index_for(t, delay),
         batch_size=args.batch_size,
-        pad_edges=not args.no_pad_edges,
+        pad_edges=pad_edges,
         require_labels=False,
-        extra={"model": str(args.model), "video": str(args.video)},
-        verbose=0 if args.quiet else 1,
+        keep={video.name: [len(video) // 2]},
+        progress=None if args.quiet else evaluation.Progress.for_videos([video], t, pad_edges),
+        fixed_batch=keras.config.backend() != "torch",
     )
+    scores: dict[str, Any] = {
+        "delay_frames": delay,
+        "causal": delay == 0,
+        "psnr": "absolute: dB of the scored frame against its reconstruction",
+        "score": "the paper's per-video min-max of the PSNR: benchmark protocol only (ranks the "
+        "frames of this video; needs the whole video; not comparable across videos)",
+        "calibration": None,
+    }
+    if calibration is not None:
+        scores["calibration"] = apply_calibration(result, calibration, args.fpr)
+        scores["calibrated_score"] = "-log10(p_normal); alarm when p_normal <= fpr"
+    extra = {"model": str(args.model), "video": str(args.video), "scores": scores,
+             "commit": evaluation.git_commit(), "backend": backend.info()}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    evaluation.write_scores_csv(result, out / "scores.csv")
+    evaluation.write_metrics_csv(result, out / "metrics.csv")
+    evaluation.write_summary_json(result, out / "summary.json", extra)
+    plots.plot_scores(result, out)
+    plots.plot_reconstructions(result.reconstructions, out)
+    if args.quiet:
+        return 0
+    if calibration is None:
+        print(_uncalibrated_note(args))
+        print(f"scored {result.n_scored} frames -> {out}")
+    else:
+        info = scores["calibration"]
+        print(
+            f"scored {result.n_scored} frames: {sum(info['alarms'].values())} alarms at fpr "
+            f"{args.fpr:g} (psnr below {info['threshold_psnr']:.2f} dB) -> {out}"
+        )
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from trainer.calibration import calibrate, default_calibration_path, find_videos
+
+    videos = find_videos(args.normal)  # before the slow import: a bad path fails fast
+    _settle_backend()
+    _announce(args.quiet)
+    model = load_model(args.model)
+
+    def progress(name: str, scored: int, frames: int) -> None:
+        if not args.quiet:
+            print(f"{name}: {scored} of {frames} frames scored", flush=True)
+
+    calibration = calibrate(
+        model,
+        videos,
+        delay=args.delay,
+        batch_size=args.batch_size,
+        model_path=args.model,
+        cache_dir=args.cache_dir,
+        progress=progress,
+    )
+    out = calibration.save(args.out or default_calibration_path(args.model))
+    if not args.quiet:
+        q = calibration.quantiles((0.01, 0.5))
+        print(
+            f"calibrated on {calibration.n_frames} normal frames of {len(videos)} videos "
+            f"(delay {calibration.delay}): psnr 1% quantile {q['0.01']:.2f} dB, median "
+            f"{q['0.5']:.2f} dB; smallest fpr {calibration.min_fpr():.2g} -> {out}"
+        )
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from trainer.stream import LiveLine, open_source, watch
+
+    capture, live = open_source(args.source)  # before the slow import: a bad source fails fast
+    try:
+        _settle_backend()
+        _announce(args.quiet)
+        import keras
+
+        from trainer.train import predict_fn
+
+        model = load_model(args.model)
+        calibration = _load_calibration(args, model.input_shape[1:])
+        if calibration is None and not args.quiet:
+            print(_uncalibrated_note(args), flush=True)
+        name = f"camera{args.source}" if str(args.source).isdigit() else "stream"
+        name = name if live else Path(args.source).stem
+        out = Path(args.out) if args.out else Path(args.model).parent / f"watch-{name}"
+        result = watch(
+            capture,
+            predict_fn(model),
+            model.input_shape[1:],
+            calibration=calibration,
+            fpr=args.fpr,
+            out=out,
+            video=not args.no_video,
+            batch=args.batch,
+            max_frames=args.max_frames,
+            live=live,
+            status=None if args.quiet else LiveLine(),
+            extra={
+                "model": str(args.model),
+                "source": str(args.source),
+                "backend": backend.info(),
+            },  # fmt: skip
+            fixed_batch=keras.config.backend() != "torch",
+        )
+    finally:
+        capture.release()
+    if not args.quiet:
+        print(f"{result.stopped}: {result.frames_scored} frames scored -> {out}")
     return 0
 
 
@@ -494,6 +716,8 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "score": cmd_score,
+    "calibrate": cmd_calibrate,
+    "watch": cmd_watch,
     "make-synthetic": cmd_make_synthetic,
 }
 

@@ -55,6 +55,7 @@ from trainer.frame_metrics import macro_auc, smooth_scores
 from trainer.localisation import LocalisationResult, Localiser, error_map
 
 __all__ = [
+    "CALIBRATED_COLUMNS",
     "CSV_COLUMNS",
     "MSE_FLOOR",
     "EvaluationResult",
@@ -72,6 +73,7 @@ __all__ = [
     "window_counts",
     "write_metrics_csv",
     "write_scores_csv",
+    "write_status",
     "write_summary_json",
 ]
 
@@ -80,6 +82,10 @@ PredictFn = Callable[[np.ndarray], Any]
 
 CSV_COLUMNS: tuple[str, ...] = ("video", "frame", "psnr", "score", "label")
 """Columns of the per-frame CSV written by :func:`write_scores_csv`."""
+
+CALIBRATED_COLUMNS: tuple[str, ...] = ("p_normal", "calibrated_score", "alarm")
+"""Columns :func:`write_scores_csv` adds when the scores were calibrated
+(:func:`trainer.calibration.apply_calibration`)."""
 
 MSE_FLOOR = 1e-10
 """Smallest MSE used in the PSNR (caps PSNR at 100 dB for a perfect reconstruction)."""
@@ -113,6 +119,12 @@ class VideoScores:
     smoothed_score : np.ndarray or None
         ``float64`` ``(n,)`` in [0, 1], ``score`` smoothed over time (``smooth_sigma > 0``
         only; non-causal).
+    p_normal, calibrated_score : np.ndarray or None
+        ``float64`` ``(n,)``: the upper-tail probability of the frame's error under held-out
+        normal frames, and ``-log10`` of it (set by
+        :func:`trainer.calibration.apply_calibration`; ``None`` without a calibration).
+    alarm : np.ndarray or None
+        ``bool`` ``(n,)``: the decision at the calibration's threshold.
     """
 
     name: str
@@ -124,6 +136,9 @@ class VideoScores:
     video_labels: np.ndarray | None = None
     constant_psnr: bool = False
     smoothed_score: np.ndarray | None = None
+    p_normal: np.ndarray | None = None
+    calibrated_score: np.ndarray | None = None
+    alarm: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -405,6 +420,28 @@ def _seconds(s: float) -> str:
     return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
 
 
+def write_status(
+    stream: TextIO, line: str, *, tty: bool, width: int = 0, final: bool = False
+) -> int:
+    """Write a status line: on a terminal (``tty``) over the previous one, which was ``width``
+    characters long (``final``: then end the line); elsewhere as a line of its own.
+
+    Returns
+    -------
+    int
+        The width to pass next time (0 after a final or non-terminal line).
+    """
+    if tty:
+        pad = " " * max(0, width - len(line))
+        stream.write("\r" + line + pad + ("\n" if final else ""))
+        width = 0 if final else len(line)
+    else:
+        stream.write(line + "\n")
+        width = 0
+    stream.flush()
+    return width
+
+
 class Progress:
     """How far :func:`evaluate` is: windows done per video, frames/s, time left.
 
@@ -487,13 +524,7 @@ class Progress:
 
     def _write(self, line: str, final: bool = False) -> None:
         self.lines.append(line)
-        if self.tty:
-            pad = " " * max(0, self._width - len(line))
-            self.stream.write("\r" + line + pad + ("\n" if final else ""))
-            self._width = 0 if final else len(line)
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        self._width = write_status(self.stream, line, tty=self.tty, width=self._width, final=final)
 
     def _video_at(self, done: int) -> int:
         """Index of the video the next window belongs to (the last one when all are done)."""
@@ -1074,24 +1105,39 @@ def write_scores_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
     pathlib.Path
         ``path``. ``frame`` is the 0-based index within its video, ``score`` is higher for
         more anomalous frames, ``label`` is empty when unknown. When the scores were smoothed
-        (``smooth_sigma > 0``) a last column ``smoothed_score`` follows.
+        (``smooth_sigma > 0``) a column ``smoothed_score`` follows; when they were calibrated
+        (:func:`trainer.calibration.apply_calibration`) the columns ``p_normal``,
+        ``calibrated_score`` and ``alarm`` (0/1) come last.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     smoothed = any(r.smoothed_score is not None for r in result.videos)
+    calibrated = any(r.alarm is not None for r in result.videos)
     with open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(CSV_COLUMNS + (("smoothed_score",) if smoothed else ()))
+        w.writerow(
+            CSV_COLUMNS
+            + (("smoothed_score",) if smoothed else ())
+            + (CALIBRATED_COLUMNS if calibrated else ())
+        )
         for r in result.videos:
             for i in range(len(r.frames)):
                 label = "" if r.labels is None else int(r.labels[i])
                 row = [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
                 if smoothed:
                     row.append("" if r.smoothed_score is None else f"{r.smoothed_score[i]:.6f}")
+                if calibrated:
+                    row.extend(_calibrated_cells(r, i))
                 w.writerow(row)
     os.replace(tmp, path)
     return path
+
+
+def _calibrated_cells(r: VideoScores, i: int) -> list[str | int]:
+    if r.alarm is None or r.p_normal is None or r.calibrated_score is None:
+        return ["", "", ""]
+    return [f"{r.p_normal[i]:.6g}", f"{r.calibrated_score[i]:.4f}", int(r.alarm[i])]
 
 
 def write_metrics_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:

@@ -32,12 +32,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["ANOMALY_KINDS", "make_synthetic_dataset", "render_video"]
+__all__ = [
+    "ANOMALY_KINDS",
+    "DEMO_ANOMALY_KINDS",
+    "make_demo_dataset",
+    "make_synthetic_dataset",
+    "render_demo_video",
+    "render_video",
+]
 
 ANOMALY_KINDS: tuple[str, ...] = ("fast", "vehicle")
 """Kinds of anomalies drawn in test videos, in the order test videos cycle through them."""
@@ -254,14 +262,7 @@ def make_synthetic_dataset(
     FileExistsError
         ``root`` is a non-empty folder not created by this function.
     """
-    if n_train < 0 or n_test < 0 or n_train + n_test == 0:
-        raise ValueError(f"need n_train >= 0, n_test >= 0, not both 0; got {n_train}, {n_test}")
-    if frames < 4:
-        raise ValueError(f"frames must be >= 4, got {frames}")
-    h, w = (int(v) for v in size)
-    if h < 16 or w < 16:
-        raise ValueError(f"size must be at least (16, 16), got {size!r}")
-    root = Path(root).expanduser()
+    h, w = _check_counts(n_train, n_test, frames, size)
     params = {
         "format": _FORMAT_VERSION,
         "n_train": int(n_train),
@@ -270,6 +271,68 @@ def make_synthetic_dataset(
         "size": [h, w],
         "seed": int(seed),
     }
+
+    def write(tmp: Path) -> list[dict]:
+        background = _background(np.random.default_rng([seed, 0]), (h, w))
+        for i in range(n_train):
+            rng = np.random.default_rng([seed, 1, i])
+            video, _ = render_video(rng, background, frames)
+            _write_frames(tmp / "training" / "frames" / f"{i + 1:02d}", video)
+        return _write_test_split(
+            tmp,
+            n_test,
+            frames,
+            seed,
+            ANOMALY_KINDS,
+            lambda rng, kind, iv: render_video(rng, background, frames, kind, iv),
+        )
+
+    return _generate(Path(root).expanduser(), params, write)
+
+
+def _check_counts(n_train: int, n_test: int, frames: int, size: tuple[int, int]) -> tuple[int, int]:
+    if n_train < 0 or n_test < 0 or n_train + n_test == 0:
+        raise ValueError(f"need n_train >= 0, n_test >= 0, not both 0; got {n_train}, {n_test}")
+    if frames < 4:
+        raise ValueError(f"frames must be >= 4, got {frames}")
+    h, w = (int(v) for v in size)
+    if h < 16 or w < 16:
+        raise ValueError(f"size must be at least (16, 16), got {size!r}")
+    return h, w
+
+
+def _write_test_split(
+    tmp: Path,
+    n_test: int,
+    frames: int,
+    seed: int,
+    kinds: tuple[str, ...],
+    render: Callable[[np.random.Generator, str, tuple[int, int]], tuple[np.ndarray, np.ndarray]],
+) -> list[dict]:
+    """Test video ``i`` (``default_rng([seed, 2, i])``): one anomalous interval of kind
+    ``kinds[i % len(kinds)]``; writes frames, masks and the label file."""
+    labels = []
+    intervals = []
+    for i in range(n_test):
+        rng = np.random.default_rng([seed, 2, i])
+        start = int(rng.integers(max(1, frames // 4), max(2, frames * 45 // 100) + 1))
+        length = int(rng.integers(max(1, frames * 3 // 10), max(2, frames * 45 // 100) + 1))
+        end = min(start + length, frames - 1)
+        kind = kinds[i % len(kinds)]
+        video, masks = render(rng, kind, (start, end))
+        name = f"{i + 1:02d}"
+        _write_frames(tmp / "testing" / "frames" / name, video)
+        _write_frames(tmp / "testing" / "pixel_masks" / name, masks.astype(np.uint8) * 255)
+        labels.append(masks.reshape(frames, -1).any(axis=1).astype(np.int64))
+        intervals.append({"video": name, "kind": kind, "start": start, "end": end})
+    if n_test:
+        np.save(tmp / "frame_labels_synthetic.npy", np.concatenate(labels)[None, :])
+    return intervals
+
+
+def _generate(root: Path, params: dict, write: Callable[[Path], list[dict]]) -> Path:
+    """Reuse ``root`` when it holds a dataset made with ``params``; else have ``write`` fill a
+    temporary sibling folder (returning the anomaly intervals) and rename it into place."""
     meta = root / "synthetic.json"
     if root.exists():
         if _same_dataset(meta, params):
@@ -285,27 +348,8 @@ def make_synthetic_dataset(
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        background = _background(np.random.default_rng([seed, 0]), (h, w))
-        for i in range(n_train):
-            rng = np.random.default_rng([seed, 1, i])
-            video, _ = render_video(rng, background, frames)
-            _write_frames(tmp / "training" / "frames" / f"{i + 1:02d}", video)
-        labels = []
-        intervals = []
-        for i in range(n_test):
-            rng = np.random.default_rng([seed, 2, i])
-            start = int(rng.integers(max(1, frames // 4), max(2, frames * 45 // 100) + 1))
-            length = int(rng.integers(max(1, frames * 3 // 10), max(2, frames * 45 // 100) + 1))
-            end = min(start + length, frames - 1)
-            kind = ANOMALY_KINDS[i % len(ANOMALY_KINDS)]
-            video, masks = render_video(rng, background, frames, kind, (start, end))
-            name = f"{i + 1:02d}"
-            _write_frames(tmp / "testing" / "frames" / name, video)
-            _write_frames(tmp / "testing" / "pixel_masks" / name, masks.astype(np.uint8) * 255)
-            labels.append(masks.reshape(frames, -1).any(axis=1).astype(np.int64))
-            intervals.append({"video": name, "kind": kind, "start": start, "end": end})
-        if n_test:
-            np.save(tmp / "frame_labels_synthetic.npy", np.concatenate(labels)[None, :])
+        intervals = write(tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
         (tmp / "synthetic.json").write_text(
             json.dumps({"params": params, "anomalies": intervals}, indent=2) + "\n"
         )
@@ -322,3 +366,219 @@ def make_synthetic_dataset(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+# ---------------------------------------------------------------------------- the demo set
+
+DEMO_ANOMALY_KINDS: tuple[str, ...] = ("textured", "large", "fast")
+"""Kinds of anomalies of the demo set (:func:`make_demo_dataset`), cycled by test video."""
+
+_DEMO_FORMAT_VERSION = 1
+
+
+class _Body:
+    """A demo object: a float top-left position that may lie partly outside the frame, a
+    velocity and a ``float32`` sprite with its bool footprint (no bouncing: it walks through)."""
+
+    def __init__(self, y: float, x: float, vy: float, vx: float, sprite: np.ndarray) -> None:
+        self.y, self.x, self.vy, self.vx = y, x, vy, vx
+        self.sprite = sprite
+        self.footprint = ~np.isnan(sprite)
+
+    def visible(self, size: tuple[int, int]) -> bool:
+        h, w = self.sprite.shape
+        return -h < self.y < size[0] and -w < self.x < size[1]
+
+    def draw(self, img: np.ndarray) -> np.ndarray:
+        """Draw onto ``img`` in place; return the bool (H, W) drawn mask."""
+        full = np.zeros(img.shape, dtype=bool)
+        h, w = self.sprite.shape
+        y0, x0 = int(round(self.y)), int(round(self.x))
+        ty0, tx0 = max(y0, 0), max(x0, 0)
+        ty1, tx1 = min(y0 + h, img.shape[0]), min(x0 + w, img.shape[1])
+        if ty1 <= ty0 or tx1 <= tx0:
+            return full
+        local = self.footprint[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0]
+        full[ty0:ty1, tx0:tx1] = local
+        img[full] = self.sprite[ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0][local]
+        return full
+
+    def step(self) -> None:
+        self.y += self.vy
+        self.x += self.vx
+
+
+def _ellipse(h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    return ((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2 <= 1.0
+
+
+def _shaded(inside: np.ndarray, level: float, amplitude: float) -> np.ndarray:
+    """A smooth sprite: ``level`` shaded from the top-left (``amplitude``), NaN outside."""
+    h, w = inside.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    shade = ((yy / max(h - 1, 1)) + (xx / max(w - 1, 1))) / 2.0 - 0.5
+    sprite = (level - amplitude * shade).astype(np.float32)
+    sprite[~inside] = np.nan
+    return sprite
+
+
+def _demo_person(rng: np.random.Generator, s: float) -> np.ndarray:
+    h = max(4, round(rng.uniform(12, 16) * s))
+    w = max(2, round(rng.uniform(6, 8) * s))
+    inside = _ellipse(h, w)
+    level = float(rng.choice([rng.uniform(40, 75), rng.uniform(160, 200)]))
+    return _shaded(inside, level, 30.0)
+
+
+def _entering(
+    rng: np.random.Generator, size: tuple[int, int], sprite: np.ndarray, speed: float
+) -> _Body:
+    """A body just outside a random border, walking into the frame (at most 35 deg off the
+    inward normal), so it crosses the scene and leaves."""
+    h, w = sprite.shape
+    side = int(rng.integers(4))
+    angle = float(rng.uniform(-0.6, 0.6))
+    inward = {0: (0.0, 1.0), 1: (0.0, -1.0), 2: (1.0, 0.0), 3: (-1.0, 0.0)}[side]
+    c, sn = np.cos(angle), np.sin(angle)
+    vy = speed * (inward[0] * c - inward[1] * sn)
+    vx = speed * (inward[0] * sn + inward[1] * c)
+    if side in (0, 1):  # enters from the left / right
+        x = -w + 1.0 if side == 0 else size[1] - 1.0
+        y = float(rng.uniform(0, size[0] - h))
+    else:  # from the top / bottom
+        y = -h + 1.0 if side == 2 else size[0] - 1.0
+        x = float(rng.uniform(0, size[1] - w))
+    return _Body(y, x, vy, vx, sprite)
+
+
+def _demo_anomaly(rng: np.random.Generator, kind: str, s: float) -> tuple[np.ndarray, float]:
+    """The sprite and speed (px/frame) of an anomalous object of ``kind``."""
+    if kind == "textured":  # a cart of walker size, striped: another texture, normal pace
+        h, w = max(6, round(rng.uniform(12, 15) * s)), max(6, round(rng.uniform(12, 15) * s))
+        yy, xx = np.mgrid[0:h, 0:w]
+        period = max(2, round(4 * s))
+        stripes = ((xx + yy) // max(1, period // 2)) % 2
+        sprite = np.where(stripes, 170.0, 60.0).astype(np.float32)
+        return sprite, float(rng.uniform(0.8, 1.6)) * s
+    if kind == "large":  # a smooth body of normal shading but three times a walker's area
+        inside = _ellipse(
+            max(8, round(rng.uniform(22, 26) * s)), max(8, round(rng.uniform(14, 18) * s))
+        )
+        level = float(rng.choice([rng.uniform(40, 75), rng.uniform(160, 200)]))
+        return _shaded(inside, level, 30.0), float(rng.uniform(0.8, 1.6)) * s
+    if kind == "fast":  # a walker at four times walking pace
+        return _demo_person(rng, s), float(rng.uniform(4.0, 6.0)) * s
+    raise ValueError(f"anomaly must be one of {DEMO_ANOMALY_KINDS} or None, got {kind!r}")
+
+
+def render_demo_video(
+    rng: np.random.Generator,
+    background: np.ndarray,
+    n_frames: int,
+    anomaly: str | None = None,
+    interval: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render one video of the demo set (see :func:`make_demo_dataset`).
+
+    Parameters and returns as :func:`render_video`; ``anomaly`` is ``None`` or one of
+    :data:`DEMO_ANOMALY_KINDS`.
+    """
+    size = background.shape
+    s = min(size) / 64.0
+    if anomaly is not None:
+        if anomaly not in DEMO_ANOMALY_KINDS:
+            raise ValueError(
+                f"anomaly must be one of {DEMO_ANOMALY_KINDS} or None, got {anomaly!r}"
+            )
+        if interval is None:
+            raise ValueError("interval is required with an anomaly")
+
+    def walker() -> _Body:
+        return _entering(rng, size, _demo_person(rng, s), float(rng.uniform(0.8, 1.6)) * s)
+
+    # People cross the scene: 1-4 on screen at the start, a new one enters with probability
+    # 1/12 per frame, so the number on screen varies (an extra object alone is not anomalous).
+    bodies = []
+    for _ in range(int(rng.integers(1, 5))):
+        b = walker()
+        b.y = float(rng.uniform(0, size[0] - b.sprite.shape[0]))
+        b.x = float(rng.uniform(0, size[1] - b.sprite.shape[1]))
+        bodies.append(b)
+    odd = None
+    if anomaly is not None:
+        sprite, speed = _demo_anomaly(rng, anomaly, s)
+        odd = _entering(rng, size, sprite, speed)
+        # start inside the frame so the interval shows it from its first frame
+        odd.y = float(np.clip(odd.y, 0, size[0] - sprite.shape[0]))
+        odd.x = float(np.clip(odd.x, 0, size[1] - sprite.shape[1]))
+    frames = np.empty((n_frames, *size), dtype=np.uint8)
+    masks = np.zeros((n_frames, *size), dtype=bool)
+    for t in range(n_frames):
+        if rng.random() < 1 / 12 or not bodies:
+            bodies.append(walker())
+        img = background.copy()
+        for b in bodies:
+            b.draw(img)
+            b.step()
+        bodies = [b for b in bodies if b.visible(size)]
+        if odd is not None and interval is not None and interval[0] <= t < interval[1]:
+            if not odd.visible(size):  # walked out: it comes back in elsewhere
+                odd = _entering(rng, size, odd.sprite, float(np.hypot(odd.vy, odd.vx)))
+                odd.step()
+            masks[t] = odd.draw(img)
+            odd.step()
+        img += rng.normal(0.0, 2.0, size).astype(np.float32)
+        frames[t] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    return frames, masks
+
+
+def make_demo_dataset(
+    root: str | os.PathLike,
+    *,
+    n_train: int = 8,
+    n_test: int = 6,
+    frames: int = 120,
+    size: tuple[int, int] = (32, 32),
+    seed: int = 0,
+) -> Path:
+    """Generate (or reuse) the demo set of ``python -m trainer.demo``, frames-folder layout.
+
+    Made so that an untrained model does not separate it, unlike
+    :func:`make_synthetic_dataset`: normal people (smooth shaded ellipses, dark or bright)
+    walk through the scene at 0.8-1.6 px/frame (at 64x64; sizes and speeds scale), entering
+    and leaving, so the number on screen varies; each test video adds, for one interval, an
+    object of one of :data:`DEMO_ANOMALY_KINDS` (cycled by video): ``textured`` (a striped
+    square of a walker's height, mean grey like the background, walking pace), ``large`` (a
+    shaded ellipse of three times a walker's area) or ``fast`` (a walker at 4-6 px/frame).
+
+    Same layout, determinism (``default_rng([seed, split, i])`` per video), reuse and
+    :class:`FileExistsError` rules as :func:`make_synthetic_dataset`; ``synthetic.json``
+    records ``variant: demo``.
+    """
+    h, w = _check_counts(n_train, n_test, frames, size)
+    params = {
+        "format": _DEMO_FORMAT_VERSION,
+        "variant": "demo",
+        "n_train": int(n_train),
+        "n_test": int(n_test),
+        "frames": int(frames),
+        "size": [h, w],
+        "seed": int(seed),
+    }
+
+    def write(tmp: Path) -> list[dict]:
+        background = _background(np.random.default_rng([seed, 0]), (h, w))
+        for i in range(n_train):
+            video, _ = render_demo_video(np.random.default_rng([seed, 1, i]), background, frames)
+            _write_frames(tmp / "training" / "frames" / f"{i + 1:02d}", video)
+        return _write_test_split(
+            tmp,
+            n_test,
+            frames,
+            seed,
+            DEMO_ANOMALY_KINDS,
+            lambda rng, kind, iv: render_demo_video(rng, background, frames, kind, iv),
+        )
+
+    return _generate(Path(root).expanduser(), params, write)

@@ -36,6 +36,8 @@ from typing import Any
 # Before TensorFlow is imported: keep its C++ logging to warnings and errors (as python -m trainer).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
+
 from trainer import backend  # noqa: E402
 from trainer.config import TrainConfig, load_config  # noqa: E402
 from trainer.synthetic import make_demo_dataset  # noqa: E402
@@ -75,6 +77,24 @@ DEMO_SETTINGS: dict[str, Any] = {
 """Config keys of both runs, on top of the ``cpu`` preset."""
 
 _QUICK_DATA = {"n_train": 2, "n_test": 3, "frames": 40}
+
+
+class _EpochLine(keras.callbacks.Callback):
+    """One short line per epoch, so the minute and a half of each run is not silent."""
+
+    def __init__(self, kind: str, epochs: int) -> None:
+        super().__init__()
+        self.kind, self.epochs = kind, epochs
+        self.t0 = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        text = "" if loss is None else f", loss {float(loss):.4f}"
+        seconds = time.perf_counter() - self.t0
+        print(f"  {self.kind} epoch {epoch + 1}/{self.epochs}{text} ({seconds:.1f} s)", flush=True)
 
 
 def demo_config(
@@ -136,7 +156,8 @@ def run_demo(
         if verbose:
             print(f"demo: training {kind} (p = {config.p:g}) -> {config.out}", flush=True)
         t0 = time.perf_counter()
-        run_dir = train(config, overwrite=True, verbose=max(0, verbose - 1))
+        lines = [_EpochLine(kind, config.epochs)] if verbose == 1 else []
+        run_dir = train(config, overwrite=True, verbose=max(0, verbose - 1), callbacks=lines)
         seconds = time.perf_counter() - t0
         summary = json.loads((run_dir / "evaluation" / "summary.json").read_text())
         result["runs"][kind] = {

@@ -172,3 +172,30 @@ def test_keep_best_keeps_the_recorded_best_epoch(dataset, tmp_path, monkeypatch)
     last = keras.saving.load_model(best / "checkpoint" / "epoch-0003.keras").get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(kept, first, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(kept, last[: len(kept)], strict=False))
+
+
+@pytest.mark.slow
+def test_training_with_a_holdout_calibrates_the_saved_model(dataset, tmp_path, capsys):
+    """calibration.json next to model.keras: the saved model's PSNRs on the held-out normal
+    videos (full causal windows), tied to the file by its SHA-256; no holdout, no file."""
+    from trainer.calibration import Calibration, calibrate, file_sha256
+    from trainer.data import load_split
+
+    config = run_config(dataset, tmp_path / "run", epochs=1)
+    run = train(config, verbose=1, evaluate=False)
+    assert "calibrated on" in capsys.readouterr().out
+    saved = Calibration.load(run / "calibration.json")
+    assert saved.model_sha256 == file_sha256(run / "model.keras")
+    clip = config.clip_length
+    assert saved.delay == 0 and saved.input_shape == (clip, 32, 32, 1)
+
+    videos = load_split(dataset, "training", size=(32, 32), channels=1, min_frames=clip)
+    _, valset = build_validation_set(videos, config)
+    assert len(valset.held_out) == 3  # val_holdout 'tail': the tail of each training video
+    assert saved.n_frames == sum(len(v) - clip + 1 for v in valset.held_out)
+    again = calibrate(keras.saving.load_model(run / "model.keras"), valset.held_out)
+    np.testing.assert_allclose(saved.psnr, again.psnr, rtol=1e-5)
+
+    plain = train(config.replace(val_fraction=0.0, out=str(tmp_path / "plain")), evaluate=False)
+    assert "not calibrated: no normal video was held out" in capsys.readouterr().out
+    assert not (plain / "calibration.json").exists()

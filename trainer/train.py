@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from trainer import checkpoint as ckpt
+from trainer.calibration import DEFAULT_FPR, calibrate, default_calibration_path
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
 from trainer.data import DatasetError, MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
@@ -499,6 +500,7 @@ def train_model(
         final = portable_model(model) if dist.strategy is not None else model
         ckpt.save_final_model(final, run_dir)
         _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
+        _calibrate_run(final, valset, run_dir, config, verbose)
         train_seconds = time.perf_counter() - t_start
         if test_videos is not None:
             _evaluate_run(final, test_videos, root, config, run_dir, train_seconds, kept, verbose)
@@ -601,6 +603,41 @@ def _keep_best(
         f"{best[1]:.4f}; last epoch {history['val_auc'][-1]:.4f})",
     )
     return {**kept, "kept_epoch": best[0], "kept_val_auc": best[1]}
+
+
+def _calibrate_run(
+    model: keras.Model,
+    valset: ValidationSet | None,
+    run_dir: Path,
+    config: TrainConfig,
+    verbose: int,
+) -> None:
+    """Record the saved model's PSNR on the held-out normal videos as ``calibration.json``
+    next to ``model.keras`` (:mod:`trainer.calibration`), so that ``score`` and ``watch`` give
+    calibrated scores and alarms. Without validation nothing was held out: say how to do it."""
+    model_path = run_dir / ckpt.FINAL_MODEL
+    if valset is None or not valset.held_out:
+        _say(
+            verbose,
+            "not calibrated: no normal video was held out (set val_fraction, or run `python -m "
+            f"trainer calibrate {model_path} --normal <normal videos it did not train on>`)",
+        )
+        return
+    calibration = calibrate(
+        model, valset.held_out, batch_size=config.eval_batch_size, model_path=model_path
+    )
+    out = calibration.save(default_calibration_path(model_path))
+    threshold = ""
+    if calibration.min_fpr() <= DEFAULT_FPR:
+        threshold = (
+            f"; psnr below {calibration.threshold(DEFAULT_FPR):.2f} dB is an alarm at "
+            f"fpr {DEFAULT_FPR:g}"
+        )
+    _say(
+        verbose,
+        f"calibrated on {calibration.n_frames} frames of the {len(valset.held_out)} held-out "
+        f"normal videos{threshold} -> {out}",
+    )
 
 
 def _evaluate_run(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -126,11 +126,15 @@ class ValidationSet:
         ``int8`` ``(N,)``: 1 = pseudo anomaly, 0 = untouched held-out clip.
     origins : list of (str, int, str or None)
         ``(held-out video, first frame, transform name or None)`` of each clip.
+    held_out : tuple of Video
+        The held-out normal videos the clips come from (views, no copy); :func:`trainer.train.train`
+        calibrates the trained model on them (:mod:`trainer.calibration`).
     """
 
     clips: np.ndarray
     labels: np.ndarray
     origins: list[tuple[str, int, str | None]]
+    held_out: tuple[Video, ...] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -179,7 +183,7 @@ def make_validation_set(
             f"the validation set's {n_clips} clips all have label {labels_arr[0]}: raise "
             f"val_clips or move val_pipeline's p towards 0.5"
         )
-    return ValidationSet(np.stack(clips), labels_arr, origins)
+    return ValidationSet(np.stack(clips), labels_arr, origins, tuple(held_out))
 
 
 def score_validation_set(

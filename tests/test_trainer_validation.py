@@ -196,6 +196,13 @@ def test_training_with_a_holdout_calibrates_the_saved_model(dataset, tmp_path, c
     again = calibrate(keras.saving.load_model(run / "model.keras"), valset.held_out)
     np.testing.assert_allclose(saved.psnr, again.psnr, rtol=1e-5)
 
+    # A calibration the user made from other videos is not overwritten by --resume.
+    other = calibrate(keras.saving.load_model(run / "model.keras"), videos[:1])
+    other.save(run / "calibration.json")
+    train(config.replace(epochs=2), resume=True, evaluate=False)
+    assert "kept" in capsys.readouterr().out
+    assert Calibration.load(run / "calibration.json").sources == other.sources
+
     plain = train(config.replace(val_fraction=0.0, out=str(tmp_path / "plain")), evaluate=False)
     assert "not calibrated: no normal video was held out" in capsys.readouterr().out
     assert not (plain / "calibration.json").exists()

@@ -20,7 +20,13 @@ import keras
 import numpy as np
 
 from trainer import checkpoint as ckpt
-from trainer.calibration import DEFAULT_FPR, calibrate, default_calibration_path
+from trainer.calibration import (
+    DEFAULT_FPR,
+    Calibration,
+    CalibrationError,
+    calibrate,
+    default_calibration_path,
+)
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
 from trainer.data import DatasetError, MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
@@ -623,10 +629,18 @@ def _calibrate_run(
             f"trainer calibrate {model_path} --normal <normal videos it did not train on>`)",
         )
         return
+    out = default_calibration_path(model_path)
+    if _other_calibration(out, valset):
+        _say(
+            verbose,
+            f"not calibrated: kept {out}, made by `python -m trainer calibrate` from other "
+            f"normal videos for the previous {ckpt.FINAL_MODEL}; rerun that command for this one",
+        )
+        return
     calibration = calibrate(
         model, valset.held_out, batch_size=config.eval_batch_size, model_path=model_path
     )
-    out = calibration.save(default_calibration_path(model_path))
+    calibration.save(out)
     threshold = ""
     if calibration.min_fpr() <= DEFAULT_FPR:
         threshold = (
@@ -638,6 +652,18 @@ def _calibrate_run(
         f"calibrated on {calibration.n_frames} frames of the {len(valset.held_out)} held-out "
         f"normal videos{threshold} -> {out}",
     )
+
+
+def _other_calibration(path: Path, valset: ValidationSet) -> bool:
+    """Whether ``path`` holds a calibration that training must not overwrite: one made from
+    other videos than the holdout (a user's ``calibrate``), or a file it cannot read."""
+    if not path.exists():
+        return False
+    try:
+        sources = Calibration.load(path).sources
+    except (CalibrationError, OSError):
+        return True
+    return sorted(s.get("name") for s in sources) != sorted(v.name for v in valset.held_out)
 
 
 def _evaluate_run(

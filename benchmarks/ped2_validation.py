@@ -110,6 +110,7 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
     root = resolve_dataset(config.data, config.cache_dir)
     test = load_split(root, config.test_split, config.size, config.channels, config.cache_dir)
     record: dict[str, Any] = {"variant": variant, "seed": seed, "config": config.to_dict()}
+    record |= {"commit": evaluation.git_commit(), "backend": keras.config.backend()}
     record["epochs"] = []
 
     class TestAUC(keras.callbacks.Callback):
@@ -150,6 +151,13 @@ def finished(args: argparse.Namespace, variant: str, seed: int) -> bool:
     if not path.is_file():
         return False
     record = json.loads(path.read_text())
+    wanted = run_config(args, variant, seed).to_dict()
+    if record.get("config") != wanted:
+        changed = sorted(k for k in wanted if record.get("config", {}).get(k) != wanted[k])
+        raise SystemExit(
+            f"{path} was made with other settings ({', '.join(changed)}): move it away or pass "
+            f"another --results; it is not overwritten"
+        )
     return bool(record.get("complete")) and len(record["epochs"]) == args.epochs
 
 

@@ -52,9 +52,12 @@ def test_quick_run_writes_every_result(bench, tmp_path):
     common += ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "res")]
     assert bench.main([*common, "--worker", "baseline", "0"]) == 0  # in process: no startup
     assert bench.main([*common, "--aggregate-only"]) == 0
+    with pytest.raises(SystemExit, match="made with other settings \\(lr\\)"):
+        bench.main([*common, "--set", "lr=0.001"])  # a finished run of other settings is kept
     res = tmp_path / "res"
     run = json.loads((res / "baseline-s0.json").read_text())
     assert run["complete"] and [e["epoch"] for e in run["epochs"]] == [1, 2]
+    assert run["backend"] in {"tensorflow", "torch"} and "commit" in run
     assert run["config"]["val_fraction"] > 0 and run["config"]["pipeline"] is None
     assert all(0 <= e["val_auc"] <= 1 and 0 <= e["test_micro_auc"] <= 1 for e in run["epochs"])
     rows = list(csv.DictReader((res / "epochs.csv").open()))

@@ -1,17 +1,17 @@
-"""How much the table's AUCs move under the unbiased BatchNorm moving variance of e1cef33.
+"""How much the 45ff4ee table's AUCs move under the unbiased BatchNorm moving variance of e1cef33.
 
-The Ped2 table's runs (docs/results.md) were trained at 45ff4ee, whose BatchNorm accumulated
-Keras' *biased* batch variance in its moving variance; from e1cef33 on it accumulates the
-*unbiased* one, as the reference's PyTorch BatchNorm3d does. Training itself is the same (a
-training step normalises with the batch's own statistics), and the moving variance is an
-exponential average of per-step variances over batches of one size, so a run trained at HEAD
-ends with each layer's moving variance times n / (n - 1), n = batch x T x H x W at that layer
-(the initial 1 has decayed away: 0.9^2880 after 10 epochs). This script applies that factor to
-each saved model and evaluates it again under the paper's protocol, which is what HEAD's
-configs give, and prints both AUCs.
+The runs of the Ped2 table kept in results/ped2-45ff4ee/ (docs/results.md) were trained at
+45ff4ee, whose BatchNorm accumulated Keras' *biased* batch variance in its moving variance;
+from e1cef33 on it accumulates the *unbiased* one, as the reference's PyTorch BatchNorm3d does.
+Training itself is the same (a training step normalises with the batch's own statistics), and
+the moving variance is an exponential average of per-step variances over batches of one size,
+so a run trained at HEAD ends with each layer's moving variance times n / (n - 1),
+n = batch x T x H x W at that layer (the initial 1 has decayed away: 0.9^2880 after 10
+epochs). This script applies that factor to each saved model and evaluates it again under the
+paper's protocol, which is what HEAD's configs give, and prints both AUCs.
 
     python benchmarks/bn_variance_check.py --runs runs/ped2_table \\
-        --out results/ped2/bn_variance_check.json
+        --out results/ped2-45ff4ee/bn_variance_check.json
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import yaml
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", default="runs/ped2_table")
-    ap.add_argument("--out", default="results/ped2/bn_variance_check.json")
+    ap.add_argument("--out", default="results/ped2-45ff4ee/bn_variance_check.json")
     ap.add_argument("--names", nargs="*", help="run folders (default: every finished run)")
     args = ap.parse_args(argv)
 

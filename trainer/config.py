@@ -675,9 +675,10 @@ def upgrade_legacy(
 ) -> dict[str, Any] | None:
     """Apply the old form's keys (:data:`LEGACY_KEYS`) to ``pipeline``: the only place they live.
 
-    Configs written before the ``pipeline`` key (run folders, ``results/ped2/*.config.yaml``)
-    described the pseudo anomalies with three top-level keys; the command line's ``--p`` and
-    ``--transform``/``--weight`` still give them. They become the same pipeline as before:
+    Configs written before the ``pipeline`` key (run folders,
+    ``results/ped2-45ff4ee/*.config.yaml``) described the pseudo anomalies with three top-level
+    keys; the command line's ``--p`` and ``--transform``/``--weight`` still give them. They
+    become the same pipeline as before:
 
     * ``p`` -> ``params.p``;
     * ``transforms: [{name, params, weight}, ...]`` -> ``params.transforms: [{name, params}]``

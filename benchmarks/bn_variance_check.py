@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import trainer  # noqa: F401  (picks the backend before Keras is imported)
-    from trainer.cli import load_model
     from trainer.data import load_split
-    from trainer.train import evaluate_model
+    from trainer.inference import load_model
+    from trainer.report import evaluate_model
 
     runs = (
         [Path(args.runs) / n for n in args.names]

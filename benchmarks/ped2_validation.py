@@ -103,7 +103,9 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
     from trainer import evaluation
     from trainer.checkpoint import atomic_write_text
     from trainer.data import load_split
-    from trainer.train import predict_fn, resolve_dataset, train_model
+    from trainer.inference import predict_fn
+    from trainer.synthetic import resolve_dataset
+    from trainer.train import train_model
 
     config = run_config(args, variant, seed)
     out = result_path(args, variant, seed)

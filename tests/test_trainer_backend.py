@@ -168,7 +168,7 @@ assert "keras" not in sys.modules
 import keras, numpy as np
 print(keras.config.backend())
 from trainer.losses import build_dual_loss_autoencoder
-from trainer.train import predict_fn
+from trainer.inference import predict_fn
 model = build_dual_loss_autoencoder((8, 16, 16, 1), width=0.125)
 x = np.random.default_rng(0).uniform(-1, 1, (3, 8, 16, 16, 1)).astype("float32")
 print(float(np.abs(predict_fn(model)(x) - np.asarray(model.predict_on_batch(x))).max()))
@@ -206,7 +206,8 @@ def test_keras_backend_from_the_user_is_kept():
 @needs_tf
 def test_cli_mirrored_strategy_picks_tensorflow():
     code = (
-        "import os; from trainer.cli import _settle_backend; _settle_backend('multiworker'); "
+        "import os; from trainer.commands.common import settle_backend; "
+        "settle_backend('multiworker'); "
         "from trainer import backend; print(os.environ['KERAS_BACKEND'], backend.source())"
     )
     proc = run(["-c", code])

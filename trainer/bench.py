@@ -81,8 +81,8 @@ def bench_model(
     sampler, config: TrainConfig, steps: int = 10, warmup: int = 3, verbose: bool = False
 ) -> float:
     """Clips/s of training steps on batches already in memory (the model alone)."""
+    from trainer.losses import build_model
     from trainer.pipeline import iterate_batches
-    from trainer.train import build_model
 
     batch = next(iterate_batches(sampler, 0, config.batch_size, steps=1))
     if _on_tensorflow():
@@ -105,7 +105,8 @@ def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
     """Frames/s of :func:`trainer.evaluation.evaluate` on the first test videos."""
     from trainer.data import load_split
     from trainer.evaluation import evaluate
-    from trainer.train import build_model, predict_fn
+    from trainer.inference import predict_fn
+    from trainer.losses import build_model
 
     videos = load_split(
         root, config.test_split, size=config.size, channels=config.channels,
@@ -159,7 +160,7 @@ def run_bench(
     """
     from trainer.data import load_split
     from trainer.pipeline import ClipSampler, build_pseudo_pipeline
-    from trainer.train import resolve_dataset
+    from trainer.synthetic import resolve_dataset
 
     root = resolve_dataset(config.data, config.cache_dir)
     videos = load_split(

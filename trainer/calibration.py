@@ -30,7 +30,7 @@ and turns a new frame's error into a probability and a decision:
   crowd, season).
 
 No TensorFlow at import time: a model is scored through ``predict_fn(batch) -> recon``
-(:func:`trainer.train.predict_fn` for a Keras model, imported when needed).
+(:func:`trainer.inference.predict_fn` for a Keras model).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from trainer.evaluation import (
     reconstruct_windows,
     sliding_windows,
 )
+from trainer.inference import predict_fn as keras_predict_fn
 
 __all__ = [
     "CALIBRATION_FILE",
@@ -449,7 +450,7 @@ def calibrate(
     batch_size : int
         Windows per forward pass.
     predict_fn : callable or None
-        ``batch -> reconstruction``; default :func:`trainer.train.predict_fn` of ``model``.
+        ``batch -> reconstruction``; default :func:`trainer.inference.predict_fn` of ``model``.
     input_shape : sequence of int or None
         ``(T, H, W, C)`` when ``model`` has no ``input_shape``.
     model_path : path or None
@@ -475,9 +476,7 @@ def calibrate(
     t, h, w, c = shape
     score_index = score_index_for(t, delay)
     if predict_fn is None:
-        from trainer.train import predict_fn as keras_predict
-
-        predict_fn = keras_predict(model)
+        predict_fn = keras_predict_fn(model)
     psnrs, sources = [], []
     for item in videos:
         v = item if isinstance(item, Video) else load_video(item, (h, w), c, cache_dir=cache_dir)

@@ -52,6 +52,7 @@ from sklearn.metrics import roc_auc_score
 
 from trainer.data import Video, model_to_unit_range, to_model_range
 from trainer.frame_metrics import macro_auc, smooth_scores
+from trainer.localisation import METRICS as LOCALISATION_METRICS
 from trainer.localisation import LocalisationResult, Localiser, error_map
 
 __all__ = [
@@ -304,7 +305,7 @@ class EvaluationResult:
                 out[f"smoothed_{k}"] = self.smoothing[k]
         if self.localisation is not None:
             s = self.localisation.summary()
-            for k in ("pixel_auc", "pixel_ap", "ucsd_pixel_auc", "ucsd_pixel_eer", "rbdc", "tbdc"):
+            for k in LOCALISATION_METRICS:
                 out[k] = s[k]
             for k, v in s["counts"].items():
                 out[f"localisation_{k}"] = v

@@ -46,6 +46,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 __all__ = [
     "CONNECTIVITY",
     "FRAME_CSV_COLUMNS",
+    "METRICS",
     "DetectionCurve",
     "LocalisationFrame",
     "LocalisationResult",
@@ -67,6 +68,16 @@ __all__ = [
 
 CONNECTIVITY: np.ndarray = np.ones((3, 3), dtype=bool)
 """Structuring element of the connected components: 8-connectivity."""
+
+METRICS: tuple[str, ...] = (
+    "pixel_auc",
+    "pixel_ap",
+    "ucsd_pixel_auc",
+    "ucsd_pixel_eer",
+    "rbdc",
+    "tbdc",
+)
+"""The scalar localisation metrics of :meth:`LocalisationResult.summary`, in report order."""
 
 FRAME_CSV_COLUMNS: tuple[str, ...] = (
     "video",

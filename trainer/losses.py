@@ -16,11 +16,17 @@ torch backends with the stock ``train_step``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import keras
 import numpy as np
 from keras import ops
 
 from trainer.model import build_autoencoder
+
+if TYPE_CHECKING:
+    from trainer.config import TrainConfig
+    from trainer.distribute import Distribution
 
 
 def per_sample_mse(y_true, y_pred):
@@ -157,3 +163,48 @@ def build_dual_loss_autoencoder(
         model_class=DualLossAutoencoder,
         sync_batchnorm=sync_batchnorm,
     )
+
+
+def build_model(config: TrainConfig, dist: Distribution | None = None) -> DualLossAutoencoder:
+    """The compiled, freshly initialised :class:`~trainer.losses.DualLossAutoencoder` of
+    ``config``: what :func:`trainer.train.train` fits when it does not resume.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Reads ``clip_length``, ``size``, ``channels``, ``width`` and ``lr`` (Adam).
+    dist : trainer.distribute.Distribution or None
+        The strategy the model trains under; synchronised BatchNorm when it has several
+        replicas. ``None``: one device. Build the model inside ``dist.scope()``.
+
+    Returns
+    -------
+    DualLossAutoencoder
+        Compiled with ``keras.optimizers.Adam(config.lr)`` and no ``loss`` (the dual loss is
+        the model's own).
+    """
+    input_shape = (config.clip_length, *config.size, config.channels)
+    replicas = 1 if dist is None else dist.replicas
+    model = build_dual_loss_autoencoder(
+        input_shape, width=config.width, sync_batchnorm=replicas > 1
+    )
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
+    return model
+
+
+def portable_model(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` built outside any strategy, with plain (unsynchronised) BatchNorm.
+
+    Synchronised BatchNorm only exists under TensorFlow and only matters while training on
+    several replicas; the copy (what a run evaluates and saves as ``model.keras`` after
+    training under a strategy) predicts on one device without the strategy.
+    """
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "BatchNormalization":
+            layer["config"]["synchronized"] = False
+    copy = type(model).from_config(config)
+    copy.set_weights([np.asarray(w) for w in model.get_weights()])
+    if model.optimizer is not None:  # same optimizer settings; its state stays in checkpoints
+        copy.compile(optimizer=type(model.optimizer).from_config(model.optimizer.get_config()))
+    return copy

@@ -38,6 +38,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from trainer.data import DatasetError
+
 __all__ = [
     "ANOMALY_KINDS",
     "DEMO_ANOMALY_KINDS",
@@ -45,6 +47,8 @@ __all__ = [
     "make_synthetic_dataset",
     "render_demo_video",
     "render_video",
+    "resolve_dataset",
+    "synthetic_root",
 ]
 
 ANOMALY_KINDS: tuple[str, ...] = ("fast", "vehicle")
@@ -582,3 +586,24 @@ def make_demo_dataset(
         )
 
     return _generate(Path(root).expanduser(), params, write)
+
+
+def synthetic_root(cache_dir: str | os.PathLike | None) -> Path:
+    """Where the embedded synthetic dataset is generated (under the cache dir)."""
+    return Path(cache_dir or ".cache/pseudoanom") / "synthetic"
+
+
+def resolve_dataset(data: str | None, cache_dir: str | None) -> Path:
+    """The dataset root: ``data``, or the embedded synthetic dataset generated on first use.
+
+    Raises
+    ------
+    trainer.data.DatasetError
+        ``data`` names a folder that does not exist.
+    """
+    if data is not None:
+        root = Path(data).expanduser()
+        if not root.exists():
+            raise DatasetError(f"dataset folder {root} does not exist")
+        return root
+    return make_synthetic_dataset(synthetic_root(cache_dir))

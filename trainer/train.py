@@ -9,15 +9,13 @@ score it with :mod:`trainer.evaluation` (CSV, JSON, plots).
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
-import numpy as np
 
 from trainer import checkpoint as ckpt
 from trainer.calibration import (
@@ -28,10 +26,13 @@ from trainer.calibration import (
     default_calibration_path,
 )
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
-from trainer.data import DatasetError, MissingSplitError, Video, load_split
+from trainer.data import MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
-from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
+from trainer.inference import predict_fn
+from trainer.losses import build_model, portable_model
 from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
+from trainer.report import evaluate_model
+from trainer.synthetic import resolve_dataset
 from trainer.validation import (
     BEST_MODEL,
     ValidationCallback,
@@ -41,44 +42,12 @@ from trainer.validation import (
     split_holdout,
 )
 
-if TYPE_CHECKING:
-    from trainer.localisation import Localiser
-
 __all__ = [
-    "build_model",
     "build_validation_set",
-    "evaluate_model",
     "load_test_split",
-    "pixel_masks",
-    "portable_model",
-    "resolve_dataset",
-    "synthetic_root",
     "train",
     "train_model",
 ]
-
-
-def synthetic_root(cache_dir: str | os.PathLike | None) -> Path:
-    """Where the embedded synthetic dataset is generated (under the cache dir)."""
-    return Path(cache_dir or ".cache/pseudoanom") / "synthetic"
-
-
-def resolve_dataset(data: str | None, cache_dir: str | None) -> Path:
-    """The dataset root: ``data``, or the embedded synthetic dataset generated on first use.
-
-    Raises
-    ------
-    DatasetError
-        ``data`` names a folder that does not exist.
-    """
-    if data is not None:
-        root = Path(data).expanduser()
-        if not root.exists():
-            raise DatasetError(f"dataset folder {root} does not exist")
-        return root
-    from trainer.synthetic import make_synthetic_dataset
-
-    return make_synthetic_dataset(synthetic_root(cache_dir))
 
 
 def _say(verbose: int, *args: Any) -> None:
@@ -99,160 +68,6 @@ def _resume_config(run_dir: Path, requested: TrainConfig) -> TrainConfig:
             f"only {', '.join(sorted(RESUME_MUTABLE_KEYS))} may change when resuming"
         )
     return saved.replace(**{k: new[k] for k in RESUME_MUTABLE_KEYS})
-
-
-def predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """``batch -> reconstruction`` for :func:`trainer.evaluation.evaluate`.
-
-    Under torch a plain inference-mode call, which took 10-20 % less CPU per frame than
-    ``predict_on_batch`` on the ``cpu`` preset's model; elsewhere ``predict_on_batch`` (a
-    compiled function under TensorFlow and JAX).
-    """
-    if keras.config.backend() == "torch":
-        import torch
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return keras.ops.convert_to_numpy(model(batch, training=False))
-
-        return run
-    return lambda batch: np.asarray(model.predict_on_batch(batch))
-
-
-def _keep_frames(videos: list[Video], clip_length: int, n: int = 4) -> dict[str, list[int]]:
-    """One scored frame per video (the middle anomalous frame if any) for reconstruction figures."""
-    keep = {}
-    lo, hi = clip_length // 2, clip_length - 1 - clip_length // 2
-    for v in videos[:n]:
-        k = len(v)
-        if k < clip_length:
-            continue
-        anomalous = np.flatnonzero(v.labels) if v.labels is not None else np.array([])
-        frame = int(anomalous[len(anomalous) // 2]) if len(anomalous) else k // 2
-        keep[v.name] = [min(max(frame, lo), k - 1 - hi)]
-    return keep
-
-
-def evaluate_model(
-    model: keras.Model,
-    videos: list[Video],
-    out_dir: str | os.PathLike,
-    *,
-    batch_size: int = 8,
-    pad_edges: bool = False,
-    require_labels: bool = True,
-    extra: dict[str, Any] | None = None,
-    plots: bool = True,
-    verbose: int = 1,
-    localisation: bool | Localiser = False,
-    smooth_sigma: float = 0.0,
-):
-    """Score ``videos`` with :func:`trainer.evaluation.evaluate` and write the results.
-
-    Parameters
-    ----------
-    model : keras.Model
-        Reconstructs float32 ``(B, T, H, W, C)`` clips in [-1, 1]; T is read from its input.
-    videos : list of Video
-        Frames at the model's ``(H, W, C)``.
-    out_dir : str or os.PathLike
-        Gets ``scores.csv``, ``metrics.csv``, ``summary.json`` and, with ``plots``,
-        ``scores_*.png`` and ``recon_*.png``; with localisation also ``localisation.csv``,
-        ``localisation_curves.json`` and (``plots``) ``localisation_*.png``.
-    batch_size : int
-        Clips per forward pass.
-    pad_edges : bool
-        Score the first/last frames too (see :mod:`trainer.evaluation`).
-    require_labels : bool
-        False to score unlabelled videos (no AUC).
-    extra : dict or None
-        Merged into ``summary.json`` (config, seed, commit, ...).
-    plots : bool
-        Write the figures.
-    verbose : int
-        0 = silent; otherwise the result line on stdout and a :class:`trainer.evaluation.Progress`
-        display (windows done per video, frames/s) on stderr.
-    localisation : bool or trainer.localisation.Localiser
-        False (default): none. True: pixel-, region- and track-level metrics with a default
-        :class:`~trainer.localisation.Localiser` against the pixel masks at the size of their
-        files (:func:`trainer.data.load_pixel_masks`; ``video.masks`` where there are no
-        files), when any video has masks. A ``Localiser``: that one.
-    smooth_sigma : float
-        > 0: also report AUCs of temporally smoothed scores (non-causal; see
-        :func:`trainer.evaluation.evaluate`).
-
-    Returns
-    -------
-    trainer.evaluation.EvaluationResult
-    """
-    from trainer import backend, evaluation
-    from trainer import localisation as loc
-    from trainer import plots as plots_module
-
-    localiser = localisation if isinstance(localisation, loc.Localiser) else None
-    if localisation is True and any(v.masks is not None for v in videos):
-        localiser = loc.Localiser(pixel_masks)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    clip_length = int(model.input_shape[1])
-    progress = evaluation.Progress.for_videos(videos, clip_length, pad_edges) if verbose else None
-    result = evaluation.evaluate(
-        videos,
-        predict_fn(model),
-        clip_len=clip_length,
-        batch_size=batch_size,
-        pad_edges=pad_edges,
-        require_labels=require_labels,
-        keep=_keep_frames(videos, clip_length) if plots else None,
-        progress=progress,
-        # One batch shape: JAX and tf.function compile once, not again for the last batch.
-        fixed_batch=keras.config.backend() != "torch",
-        smooth_sigma=smooth_sigma,
-        localiser=localiser,
-    )
-    evaluation.write_scores_csv(result, out / "scores.csv")
-    evaluation.write_metrics_csv(result, out / "metrics.csv")
-    if result.localisation is not None:
-        loc.write_frames_csv(result.localisation, out / "localisation.csv")
-        curves = json.dumps(result.localisation.curves(), allow_nan=False)
-        (out / "localisation_curves.json").write_text(curves + "\n")
-    info = {
-        "commit": evaluation.git_commit(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "backend": backend.info(),
-    }
-    evaluation.write_summary_json(result, out / "summary.json", {**info, **(extra or {})})
-    if plots:
-        plots_module.plot_scores(result, out)
-        plots_module.plot_reconstructions(result.reconstructions, out)
-        if result.localisation is not None:
-            plots_module.plot_localisation(result.localisation.figure_frames, out)
-    if result.micro_auc is not None:
-        _say(
-            verbose,
-            f"frame-level AUC {result.micro_auc:.4f} (micro), "
-            f"{result.n_scored} frames, {result.frames_per_second:.1f} frames/s -> {out}",
-        )
-    else:
-        _say(verbose, f"scored {result.n_scored} frames -> {out}")
-    if result.localisation is not None:
-        s = result.localisation.summary()
-        parts = [f"{k} {s[k]:.4f}" for k in _LOC_LINE if s[k] is not None]
-        _say(verbose, f"localisation: {', '.join(parts) or 'no pixel masks'}")
-    return result
-
-
-_LOC_LINE = ("pixel_auc", "pixel_ap", "ucsd_pixel_auc", "ucsd_pixel_eer", "rbdc", "tbdc")
-
-
-def pixel_masks(video: Video) -> np.ndarray | None:
-    """The masks a default :class:`~trainer.localisation.Localiser` of :func:`evaluate_model`
-    reads: at the size of their files (:func:`trainer.data.load_pixel_masks`), else
-    ``video.masks`` (the frames' size), else None."""
-    from trainer.data import load_pixel_masks
-
-    masks = load_pixel_masks(video)
-    return video.masks if masks is None else masks
 
 
 def _callbacks(
@@ -330,33 +145,6 @@ def _training_input(
     if keras.backend.backend() == "tensorflow":
         return make_dataset(*args, num_parallel_calls=config.num_parallel_calls or None)
     return iterate_epochs(*args, workers=config.num_parallel_calls or os.cpu_count() or 1)
-
-
-def build_model(config: TrainConfig, dist: Distribution | None = None) -> DualLossAutoencoder:
-    """The compiled, freshly initialised :class:`~trainer.losses.DualLossAutoencoder` of
-    ``config``: what :func:`train` fits when it does not resume.
-
-    Parameters
-    ----------
-    config : TrainConfig
-        Reads ``clip_length``, ``size``, ``channels``, ``width`` and ``lr`` (Adam).
-    dist : trainer.distribute.Distribution or None
-        The strategy the model trains under; synchronised BatchNorm when it has several
-        replicas. ``None``: one device. Build the model inside ``dist.scope()``.
-
-    Returns
-    -------
-    DualLossAutoencoder
-        Compiled with ``keras.optimizers.Adam(config.lr)`` and no ``loss`` (the dual loss is
-        the model's own).
-    """
-    input_shape = (config.clip_length, *config.size, config.channels)
-    replicas = 1 if dist is None else dist.replicas
-    model = build_dual_loss_autoencoder(
-        input_shape, width=config.width, sync_batchnorm=replicas > 1
-    )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
-    return model
 
 
 def train(
@@ -513,24 +301,6 @@ def train_model(
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return run_dir, model
-
-
-def portable_model(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` built outside any strategy, with plain (unsynchronised) BatchNorm.
-
-    Synchronised BatchNorm only exists under TensorFlow and only matters while training on
-    several replicas; the copy (what a run evaluates and saves as ``model.keras`` after
-    training under a strategy) predicts on one device without the strategy.
-    """
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "BatchNormalization":
-            layer["config"]["synchronized"] = False
-    copy = type(model).from_config(config)
-    copy.set_weights([np.asarray(w) for w in model.get_weights()])
-    if model.optimizer is not None:  # same optimizer settings; its state stays in checkpoints
-        copy.compile(optimizer=type(model.optimizer).from_config(model.optimizer.get_config()))
-    return copy
 
 
 def build_validation_set(

@@ -1,0 +1,75 @@
+"""``python -m trainer calibrate``: record the error distribution of held-out normal videos
+(``<run>/calibration.json``, see :mod:`trainer.calibration`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from trainer.commands.common import announce, settle_backend
+
+NAME = "calibrate"
+HELP = "record the error distribution of held-out normal videos"
+DESCRIPTION = (
+    "Scores every frame of normal videos the model did not train on and writes their sorted "
+    "PSNRs (calibration.json next to the model by default), from which score and watch set the "
+    "threshold for a target false-alarm rate."
+)
+
+
+def add_arguments(c: argparse.ArgumentParser) -> None:
+    """The options of ``calibrate``."""
+    c.add_argument("model", help="a .keras model saved by train")
+    c.add_argument(
+        "--normal",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="normal video files, frame folders, or folders of them",
+    )
+    c.add_argument("--out", help="calibration file (default: <model folder>/calibration.json)")
+    c.add_argument(
+        "--delay",
+        type=int,
+        default=0,
+        help="frames after the scored frame in its window (default 0 = causal)",
+    )
+    c.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    c.add_argument("--cache-dir", help="decoded-frame cache folder (default: none)")
+    c.add_argument("--quiet", action="store_true", help="no messages")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Calibrate as ``args`` ask; returns the exit code."""
+    from trainer.calibration import calibrate, default_calibration_path, find_videos
+
+    videos = find_videos(args.normal)  # before the slow import: a bad path fails fast
+    settle_backend()
+    announce(args.quiet)
+    from trainer.inference import load_predictor
+
+    predictor = load_predictor(args.model)
+
+    def progress(name: str, scored: int, frames: int) -> None:
+        if not args.quiet:
+            print(f"{name}: {scored} of {frames} frames scored", flush=True)
+
+    calibration = calibrate(
+        None,
+        videos,
+        delay=args.delay,
+        batch_size=args.batch_size,
+        model_path=args.model,
+        cache_dir=args.cache_dir,
+        progress=progress,
+        predict_fn=predictor.predict,
+        input_shape=predictor.input_shape[1:],
+    )
+    out = calibration.save(args.out or default_calibration_path(args.model))
+    if not args.quiet:
+        q = calibration.quantiles((0.01, 0.5))
+        print(
+            f"calibrated on {calibration.n_frames} normal frames of {len(videos)} videos "
+            f"(delay {calibration.delay}): psnr 1% quantile {q['0.01']:.2f} dB, median "
+            f"{q['0.5']:.2f} dB; smallest fpr {calibration.min_fpr():.2g} -> {out}"
+        )
+    return 0

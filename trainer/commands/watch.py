@@ -1,0 +1,88 @@
+"""``python -m trainer watch``: score a video file, camera or stream as it arrives
+(:mod:`trainer.stream`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from trainer import backend
+from trainer.commands.common import (
+    add_calibration_arguments,
+    announce,
+    load_calibration,
+    settle_backend,
+    uncalibrated_note,
+)
+
+NAME = "watch"
+HELP = "score a video file, camera or stream as it arrives"
+DESCRIPTION = (
+    "Reads SOURCE frame by frame, scores each frame by the window that ends at it (or the "
+    "calibration's delay), and writes scores.csv, annotated.mp4 and summary.json. Ctrl-C stops "
+    "it and keeps what was written."
+)
+
+
+def add_arguments(wt: argparse.ArgumentParser) -> None:
+    """The options of ``watch``."""
+    wt.add_argument("source", help="video file, camera index (0, 1, ...) or stream URL")
+    wt.add_argument("--model", required=True, help="a .keras model saved by train")
+    add_calibration_arguments(wt)
+    wt.add_argument("--out", help="output folder (default: <model folder>/watch-<source>)")
+    wt.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
+    # The older spelling, kept working for existing scripts.
+    wt.add_argument(
+        "--batch", dest="batch_size", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    wt.add_argument("--max-frames", type=int, help="stop after this many frames")
+    wt.add_argument("--no-video", action="store_true", help="no annotated.mp4")
+    wt.add_argument("--quiet", action="store_true", help="no messages")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Watch as ``args`` ask; returns the exit code."""
+    from trainer.stream import LiveLine, open_source, watch
+
+    capture, live = open_source(args.source)  # before the slow import: a bad source fails fast
+    try:
+        settle_backend()
+        announce(args.quiet)
+        from trainer.inference import load_predictor
+
+        predictor = load_predictor(args.model)
+        calibration = load_calibration(args, predictor.input_shape[1:])
+        if calibration is None and not args.quiet:
+            print(uncalibrated_note(args), flush=True)
+        out = Path(args.out) if args.out else Path(args.model).parent / f"watch-{_name(args, live)}"
+        result = watch(
+            capture,
+            predictor.predict,
+            predictor.input_shape[1:],
+            calibration=calibration,
+            fpr=args.fpr,
+            out=out,
+            video=not args.no_video,
+            batch=args.batch_size,
+            max_frames=args.max_frames,
+            live=live,
+            status=None if args.quiet else LiveLine(),
+            extra={
+                "model": str(args.model),
+                "source": str(args.source),
+                "backend": backend.info(),
+            },  # fmt: skip
+            fixed_batch=predictor.fixed_batch,
+        )
+    finally:
+        capture.release()
+    if not args.quiet:
+        print(f"{result.stopped}: {result.frames_scored} frames scored -> {out}")
+    return 0
+
+
+def _name(args: argparse.Namespace, live: bool) -> str:
+    """The output folder's suffix: the camera or stream, or the file's stem."""
+    if not live:
+        return Path(args.source).stem
+    return f"camera{args.source}" if str(args.source).isdigit() else "stream"

@@ -28,14 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = ap.add_subparsers(dest="cmd", required=True)
     pv = sub.add_parser("preview", help="PNG grid: normal clip, then each pseudo anomaly")
-    pv.add_argument("--frames", required=True, help="frame folder of one video")
+    pv.add_argument(
+        "--frames", required=True, help="one video: a folder of its frames or a video file"
+    )
     pv.add_argument(
         "--intruders",
         default=None,
         help="image folder, cifar-100-python(.tar.gz) or frames root (default: embedded)",
     )
     pv.add_argument("--out", required=True, help="PNG file to write")
-    pv.add_argument("--seed", type=int, default=0)
+    pv.add_argument(
+        "--seed", type=int, default=0, help="seed of every pseudo-anomaly draw (default 0)"
+    )
     pv.add_argument("--size", type=int, default=256, help="frame side after resize")
     pv.add_argument("--length", type=int, default=16, help="T, frames per clip")
     pv.add_argument("--start", type=int, default=0, help="first frame of the clip")
@@ -50,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="patch content, one row each (window: the paper's; object: ours)",
     )
     sub.add_parser("list", help="print the registered transform names")
-    sub.add_parser("bench", help="run python -m pseudoanom.bench (extra args passed on)")
+    sub.add_parser(
+        "bench",
+        help="time every transform per clip: runs python -m pseudoanom.bench with the "
+        "options that follow (see pseudoanom bench --help)",
+        add_help=False,
+    )
     return ap
 
 

@@ -262,8 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=16, help="T, frames per clip")
     ap.add_argument("--size", type=int, default=256, help="frame side in pixels")
     ap.add_argument("--video-frames", type=int, default=64, help="K for skip_frame")
-    ap.add_argument("--dtype", choices=("float32", "uint8"), default="float32")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--dtype",
+        choices=("float32", "uint8"),
+        default="float32",
+        help="dtype of the clips (default float32)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="seed of the clips and draws (default 0)")
     ap.add_argument(
         "--repeat", type=int, default=1, help="timings per transform (best and median shown)"
     )

@@ -32,12 +32,14 @@ def load_frames(
     start: int = 0,
     count: int | None = None,
 ) -> np.ndarray:
-    """Read a video's frame images (sorted by name) into uint8 ``(K, H, W, C)``.
+    """Read a video's frames into uint8 ``(K, H, W, C)``: its frame images (sorted by name),
+    or the frames of a video file.
 
     Parameters
     ----------
     folder : str or os.PathLike
-        Folder of frame images, e.g. ``ped2/training/frames/01``.
+        Folder of frame images, e.g. ``ped2/training/frames/01``, or a video file
+        (``.avi``, ``.mp4``, ...).
     size : tuple of int
         Output ``(H, W)`` (the paper uses 256 x 256).
     channels : int
@@ -46,19 +48,52 @@ def load_frames(
         Which frames to read (default: all from ``start``).
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise IntruderNotFoundError(f"frames folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    files = files[start : None if count is None else start + count]
-    if not files:
+    if folder.is_file() and folder.suffix.lower() in VIDEO_EXTENSIONS:
+        images = _video_frames(folder, start, count)
+    elif not folder.is_dir():
+        raise IntruderNotFoundError(f"frames folder or video file not found: {folder}")
+    else:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        images = [read_image(f) for f in files[start : None if count is None else start + count]]
+        videos = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS)
+        if not files and videos:
+            raise InvalidParameterError(
+                f"{folder} holds video files, not frame images: name one of them, e.g. "
+                f"{folder / videos[0]}"
+            )
+    if not images:
         raise InvalidParameterError(f"no frame images in {folder} from frame {start}")
     out = []
-    for f in files:
-        img = cv2.resize(read_image(f), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    for img in images:
+        img = cv2.resize(img, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         if channels == 1:
             img = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None]
         out.append(img)
     return np.stack(out)
+
+
+VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg"})
+"""Video files :func:`load_frames` reads with OpenCV."""
+
+
+def _video_frames(path: Path, start: int, count: int | None) -> list[np.ndarray]:
+    """RGB frames ``start`` .. ``start + count`` of a video file."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise InvalidParameterError(f"cannot read video file {path}")
+    frames: list[np.ndarray] = []
+    try:
+        index = 0
+        while count is None or len(frames) < count:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index >= start:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            index += 1
+    finally:
+        capture.release()
+    return frames
 
 
 def _tile(frame: np.ndarray, tile: int) -> np.ndarray:

@@ -226,3 +226,26 @@ def test_watch_vtest(run, tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["frames_scored"] == 20 and summary["frames_per_second"] > 0
     assert len(rows(tmp_path / "scores.csv")) == 20
+
+
+@pytest.mark.slow
+def test_score_a_folder_of_videos(run, tmp_path, capsys):
+    """score takes a folder of video files (or frame folders) as calibrate --normal does."""
+    out, data = run
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("01", "02"):
+        frames = load_video(data / "training" / "frames" / name, None, 3).frames
+        writer = cv2.VideoWriter(
+            str(folder / f"{name}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, frames.shape[2:0:-1]
+        )
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+        writer.release()
+    model = str(out / "model.keras")
+    assert main(["score", str(folder), "--model", model, "--quiet"]) == 0
+    scored = rows(out / "score-videos" / "scores.csv")
+    assert [r["video"] for r in scored] == ["01"] * 40 + ["02"] * 40
+    assert main(["score", str(data / "training"), "--model", model, "--out",
+                 str(tmp_path / "frames"), "--no-pad-edges", "--quiet"]) == 0  # fmt: skip
+    assert len(rows(tmp_path / "frames" / "scores.csv")) == 2 * (40 - 15)  # full windows only

@@ -18,7 +18,7 @@ from trainer.commands.common import (
 )
 
 NAME = "score"
-HELP = "per-frame scores of one video file or frame folder"
+HELP = "per-frame scores of a video file, a frame folder, or a folder of videos"
 DESCRIPTION = (
     "Each frame is scored by the window that ends at it (causal), or DELAY frames later. With "
     "a calibration (--calibration, or calibration.json next to the model) scores.csv gets "
@@ -29,7 +29,11 @@ DESCRIPTION = (
 
 def add_arguments(s: argparse.ArgumentParser) -> None:
     """The options of ``score``."""
-    s.add_argument("video", help="video file (.avi, .mp4, ...) or folder of frames")
+    s.add_argument(
+        "video",
+        help="video file (.avi, .mp4, ...), folder of frames, or folder of video files or frame "
+        "folders (each one scored)",
+    )
     s.add_argument("--model", required=True, help="a .keras model saved by train")
     s.add_argument("--out", help="output folder (default: <model folder>/score-<video name>)")
     s.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
@@ -56,25 +60,25 @@ def run(args: argparse.Namespace) -> int:
     announce(args.quiet)
     from trainer import evaluation, plots
     from trainer.calibration import apply_calibration, score_index_for
-    from trainer.data import load_video
     from trainer.inference import load_predictor
 
     predictor = load_predictor(args.model)
     _, t, h, w, c = predictor.input_shape
     calibration = load_calibration(args, predictor.input_shape[1:])
     delay = delay_for(args, calibration)
-    video = load_video(args.video, size=(h, w), channels=c)
-    out = Path(args.out) if args.out else Path(args.model).parent / f"score-{video.name}"
+    videos = _load_videos(args.video, (h, w), c)
+    name = videos[0].name if len(videos) == 1 else Path(args.video).name
+    out = Path(args.out) if args.out else Path(args.model).parent / f"score-{name}"
     result = evaluation.evaluate(
-        [video],
+        videos,
         predictor.predict,
         clip_len=t,
         score_index=score_index_for(t, delay),
         batch_size=args.batch_size,
         pad_edges=args.pad_edges,
         require_labels=False,
-        keep={video.name: [len(video) // 2]},
-        progress=None if args.quiet else evaluation.Progress.for_videos([video], t, args.pad_edges),
+        keep={v.name: [len(v) // 2] for v in videos},
+        progress=None if args.quiet else evaluation.Progress.for_videos(videos, t, args.pad_edges),
         fixed_batch=predictor.fixed_batch,
     )
     scores: dict[str, Any] = {
@@ -99,6 +103,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(_result_line(args, result, scores, out))
     return 0
+
+
+def _load_videos(path: str, size: tuple[int, int], channels: int) -> list:
+    """The video ``path`` names (a file or a frame folder), or every video in a folder of them
+    (found as ``calibrate --normal`` finds them)."""
+    from trainer.calibration import find_videos
+    from trainer.data import IMAGE_EXTENSIONS, load_video
+
+    p = Path(path).expanduser()
+    is_frames = p.is_dir() and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in p.iterdir())
+    paths = find_videos([p]) if p.is_dir() and not is_frames else [p]
+    return [load_video(v, size=size, channels=channels) for v in paths]
 
 
 def _result_line(args: argparse.Namespace, result, scores: dict[str, Any], out: Path) -> str:

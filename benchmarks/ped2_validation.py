@@ -2,7 +2,7 @@
 
 Each run trains a CPU config (``configs/cpu_ped2_patch.yaml``, ``configs/cpu_ped2_baseline.yaml``)
 with validation on (``val_fraction``, ``val_holdout``: pseudo anomalies made from held-out
-normal training data, see ``trainer.validation``) and, after every epoch, ALSO scores the test
+normal training data, see ``trainer.holdout``) and, after every epoch, ALSO scores the test
 split. The test AUC is only measured here, to see whether the validation AUC ranks epochs the
 way the test AUC does; nothing is chosen by it.
 

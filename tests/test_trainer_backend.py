@@ -228,7 +228,7 @@ def test_cli_explicit_torch_with_mirrored_is_one_clear_error(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is not None, reason="jax is installed")
 def test_jax_not_installed_fails_at_once_naming_the_package(tmp_path):
-    proc = run(["-m", "trainer.bench", "--preset", "smoke"], keras_backend="jax")
+    proc = run(["-m", "trainer.speed", "--preset", "smoke"], keras_backend="jax")
     assert proc.returncode == 2
     assert "'jax' package is not installed (pip install jax)" in proc.stderr
 
@@ -263,7 +263,7 @@ def test_train_end_to_end_under_the_default_backend(tiny, tmp_path):
 @pytest.mark.slow
 @needs_torch
 def test_bench_prints_the_backend_first(tiny, tmp_path):
-    args = ["-m", "trainer.bench", "--preset", "smoke", "--data", str(tiny), "--steps", "1"]
+    args = ["-m", "trainer.speed", "--preset", "smoke", "--data", str(tiny), "--steps", "1"]
     args += ["--batches", "2", "--eval-videos", "0", "--set", f"cache_dir={tmp_path / 'cache'}"]
     proc = run(args, keras_backend="torch")
     assert proc.returncode == 0, proc.stderr[-3000:]

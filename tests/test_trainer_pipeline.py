@@ -11,7 +11,7 @@ pytest.importorskip("pseudoanom")
 
 from trainer.config import ConfigError, TrainConfig  # noqa: E402
 from trainer.data import to_model_range  # noqa: E402
-from trainer.pipeline import (  # noqa: E402
+from trainer.input import (  # noqa: E402
     ClipSampler,
     build_pseudo_pipeline,
     iterate_batches,

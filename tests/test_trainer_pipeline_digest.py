@@ -3,7 +3,7 @@
 For every preset, every ``configs/*.yaml``, every run config kept in ``results/ped2*/``, every
 variant of ``benchmarks/ped2_table.py`` (the Fig. 5c cells are flags on top of a config) and
 ``examples/custom_transform.yaml``, the trainer's pipeline is built as ``train`` builds it and
-its samples are hashed: the trainer's own samples (:class:`trainer.pipeline.ClipSampler`) for
+its samples are hashed: the trainer's own samples (:class:`trainer.input.ClipSampler`) for
 a few seeds, and pseudo anomalies forced with ``p = 1``. The expected digests and
 ``Pipeline.to_dict()`` are in ``tests/data/trainer_pipeline_digests.json``, written from the
 code the published numbers were trained with; regenerate them only on purpose:
@@ -76,7 +76,7 @@ def _videos(channels: int) -> list[np.ndarray]:
 def digest(config) -> dict[str, Any]:
     """``to_dict`` of the trainer's pipeline for ``config`` and sha256 of its samples."""
     import pseudoanom
-    from trainer.pipeline import ClipSampler, build_pseudo_pipeline
+    from trainer.input import ClipSampler, build_pseudo_pipeline
 
     pipe = build_pseudo_pipeline(config)
     vids = _videos(config.channels)

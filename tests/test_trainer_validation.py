@@ -1,4 +1,4 @@
-"""Validation from pseudo anomalies (trainer.validation): the holdout, the set, the AUC per
+"""Validation from pseudo anomalies (trainer.holdout): the holdout, the set, the AUC per
 epoch in history.json and TensorBoard, and keep_best, on a tiny synthetic dataset."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 import pseudoanom  # noqa: E402
-from trainer import validation  # noqa: E402
+from trainer import holdout as validation  # noqa: E402
 from trainer.config import ConfigError, TrainConfig, default_val_pipeline, preset  # noqa: E402
 from trainer.data import Video  # noqa: E402
 from trainer.train import build_validation_set, train  # noqa: E402

@@ -2,7 +2,7 @@
 
 Keras reads ``KERAS_BACKEND`` once, when it is first imported, and cannot switch afterwards.
 So ``import trainer`` (and with it ``python -m trainer``, ``pseudoanom-train`` and
-``python -m trainer.bench``) calls :func:`select` before anything imports Keras:
+``python -m trainer.speed``) calls :func:`select` before anything imports Keras:
 
 1. ``KERAS_BACKEND`` set (non-empty) by the user: that backend, always.
 2. Keras already imported by the caller (``import keras`` before ``import trainer``): the
@@ -338,7 +338,7 @@ JAX_CPU_WARNING = (
     "model at 64x64) and runs this Conv3D model about 10x slower than torch (0.07 against "
     "0.7 clips/s, 2 busy cores); on a CPU prefer KERAS_BACKEND=torch"
 )
-"""Said once at startup under JAX on a CPU (measured with ``python -m trainer.bench --preset
+"""Said once at startup under JAX on a CPU (measured with ``python -m trainer.speed --preset
 paper --set size=64,64``, see docs/trainer.md)."""
 
 

@@ -53,7 +53,7 @@ class ConfigError(ValueError):
     """An unknown key, a badly typed value or a value out of range in a training config."""
 
 
-# Ways to hold out normal training data for validation (trainer.validation.split_holdout).
+# Ways to hold out normal training data for validation (trainer.holdout.split_holdout).
 HOLDOUT_MODES = ("tail", "videos")
 # Which epoch's weights become model.keras: the last one, or the one of the best validation AUC.
 KEEP_BEST = ("last", "val_auc")
@@ -171,7 +171,7 @@ class TrainConfig:
         ``None`` = train all ``epochs``.
     val_fraction : float
         Share of the normal training data held out to validate on (see
-        :mod:`trainer.validation`); 0 = no validation (default). The held-out frames are never
+        :mod:`trainer.holdout`); 0 = no validation (default). The held-out frames are never
         trained on.
     val_holdout : str
         What is held out: ``tail`` (the last ``val_fraction`` of each training video's frames,
@@ -375,7 +375,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The paper's setting (Sec. 4.1): 256x256, T 16, batch 4, Adam 1e-4, 60 epochs.
     "paper": {},
     # Fits 2 CPU cores: Ped2 at 64x64 with a quarter-width model. Measured with
-    # `python -m trainer.bench --preset cpu --data ../shared/datasets/ped2` on 2 mostly idle
+    # `python -m trainer.speed --preset cpu --data ../shared/datasets/ped2` on 2 mostly idle
     # cores: 37-43 clips/s training, ~1000 clips/s input pipeline, 2304 clips/epoch -> ~60 s per
     # epoch, so 20 epochs ~ 20 min, plus ~20 s evaluation (~120 frames/s). With the cores shared
     # (load ~3-5) training drops to ~20 clips/s: ~2 min per epoch, ~40 min in all.
@@ -576,7 +576,7 @@ def check_pipeline(value: Any, key: str = "pipeline") -> dict[str, Any] | None:
     The canonical form is the library's (:meth:`pseudoanom.Pipeline.to_dict`), with every
     transform as ``{name, params}`` and ``weights`` and ``p`` spelled out (the library's
     defaults: equal weights, p = 0.2). Transform names and parameters are checked when the
-    pipeline is built (:func:`trainer.pipeline.build_pseudo_pipeline`), after ``imports``.
+    pipeline is built (:func:`trainer.input.build_pseudo_pipeline`), after ``imports``.
 
     Parameters
     ----------

@@ -90,18 +90,18 @@ class Distribution:
 
         Parameters
         ----------
-        sampler : trainer.pipeline.ClipSampler
+        sampler : trainer.input.ClipSampler
             The training clips and pseudo-anomaly pipeline.
         batch_size : int
             Clips per replica and step.
         epochs, initial_epoch, steps_per_epoch, num_parallel_calls
-            As :func:`trainer.pipeline.make_dataset` (``steps_per_epoch`` counts global steps).
+            As :func:`trainer.input.make_dataset` (``steps_per_epoch`` counts global steps).
 
         Returns
         -------
         tf.distribute.DistributedDataset
         """
-        from trainer.pipeline import dataset_from_plan
+        from trainer.input import dataset_from_plan
 
         global_batch = self.global_batch(batch_size)
         plan = sampler.run_plan(global_batch, epochs, initial_epoch, steps_per_epoch)

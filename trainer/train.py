@@ -12,6 +12,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,7 @@ from trainer.calibration import (
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
 from trainer.data import MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
-from trainer.inference import predict_fn
-from trainer.losses import build_model, portable_model
-from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
-from trainer.report import evaluate_model
-from trainer.synthetic import resolve_dataset
-from trainer.validation import (
+from trainer.holdout import (
     BEST_MODEL,
     ValidationCallback,
     ValidationSet,
@@ -41,6 +37,11 @@ from trainer.validation import (
     make_validation_set,
     split_holdout,
 )
+from trainer.inference import predict_fn
+from trainer.input import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
+from trainer.losses import build_model, portable_model
+from trainer.report import evaluate_model
+from trainer.synthetic import resolve_dataset
 
 __all__ = [
     "build_validation_set",
@@ -156,7 +157,8 @@ def train(
     evaluate: bool = True,
     distribution: Distribution | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> Path:
+    return_model: bool = False,
+) -> Path | tuple[Path, keras.Model]:
     """Train (or resume) a run and return its directory.
 
     Parameters
@@ -178,11 +180,15 @@ def train(
         that before TensorFlow is used in this process, see :mod:`trainer.distribute`).
     callbacks : sequence of keras.callbacks.Callback
         More callbacks for ``fit``, after the run's own (which put ``val_auc`` in the logs).
+    return_model : bool
+        Also return the trained model (as trained, i.e. still under the strategy;
+        ``model.keras`` in the run directory is its copy in Keras' own layers, see
+        :func:`trainer.checkpoint.save_final_model`).
 
     Returns
     -------
-    pathlib.Path
-        The run directory.
+    pathlib.Path or (pathlib.Path, keras.Model)
+        The run directory (and the model with ``return_model``).
 
     Raises
     ------
@@ -191,32 +197,48 @@ def train(
         raised before the first training step: the test split (its frames, labels and masks)
         is read and checked first when ``evaluate`` (:func:`load_test_split`).
     """
-    return train_model(
-        config,
-        resume=resume,
-        overwrite=overwrite,
-        verbose=verbose,
-        evaluate=evaluate,
-        distribution=distribution,
-        callbacks=callbacks,
-    )[0]
-
-
-def train_model(
-    config: TrainConfig,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    verbose: int = 1,
-    evaluate: bool = True,
-    distribution: Distribution | None = None,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-) -> tuple[Path, keras.Model]:
-    """:func:`train`, returning the run directory and the trained model (as trained, i.e.
-    still under the strategy; ``model.keras`` in the run directory is its copy in Keras' own
-    layers, see :func:`trainer.checkpoint.save_final_model`)."""
     t_start = time.perf_counter()
     dist = distribution or make_distribution(config.strategy, config.replicas)
+    run_dir, config = _run_dir(config, dist, resume, overwrite)
+    run = _prepare_inputs(config, dist, evaluate and dist.is_chief, verbose)
+    if dist.is_chief:
+        ckpt.atomic_write_text(run_dir / ckpt.CONFIG_FILE, _yaml(config))
+    _describe(run, run_dir, config, dist, verbose)
+
+    previous_policy = keras.mixed_precision.global_policy()
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model, history = _fit(run, run_dir, config, dist, resume, verbose, callbacks)
+        if dist.is_chief:
+            _finish(model, history, run, run_dir, config, dist, t_start, verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return (run_dir, model) if return_model else run_dir
+
+
+def train_model(config: TrainConfig, **kwargs: Any) -> tuple[Path, keras.Model]:
+    """``train(config, return_model=True, **kwargs)``: the run directory and the model."""
+    return train(config, return_model=True, **kwargs)
+
+
+@dataclass
+class _Inputs:
+    """What a run reads before it trains."""
+
+    root: Path
+    train_videos: list[Video]
+    valset: ValidationSet | None
+    sampler: ClipSampler
+    test_videos: list[Video] | None
+    global_batch: int
+    steps: int
+
+
+def _run_dir(
+    config: TrainConfig, dist: Distribution, resume: bool, overwrite: bool
+) -> tuple[Path, TrainConfig]:
+    """The checked run directory, and the config to run (the saved one when resuming)."""
     run_dir = Path(config.out)
     if dist.is_chief:
         run_dir = ckpt.prepare_run_dir(config.out, resume=resume, overwrite=overwrite)
@@ -227,6 +249,13 @@ def train_model(
         )
     if resume:
         config = _resume_config(run_dir, config)
+    return run_dir, config
+
+
+def _prepare_inputs(
+    config: TrainConfig, dist: Distribution, evaluate: bool, verbose: int
+) -> _Inputs:
+    """Training split, validation set, clip sampler and (``evaluate``) the checked test split."""
     root = resolve_dataset(config.data, config.cache_dir)
     train_videos = load_split(
         root,
@@ -244,70 +273,93 @@ def train_model(
         config.seed,
     )  # fmt: skip
     # Fail fast: a broken test split (frames, labels, masks) stops the run before training.
-    test_videos = load_test_split(root, config, verbose) if evaluate and dist.is_chief else None
+    test_videos = load_test_split(root, config, verbose) if evaluate else None
     global_batch = dist.global_batch(config.batch_size)
     steps = sampler.steps_per_epoch(global_batch, config.steps_per_epoch)
-    if dist.is_chief:
-        ckpt.atomic_write_text(run_dir / ckpt.CONFIG_FILE, _yaml(config))
+    return _Inputs(root, train_videos, valset, sampler, test_videos, global_batch, steps)
+
+
+def _describe(
+    run: _Inputs, run_dir: Path, config: TrainConfig, dist: Distribution, verbose: int
+) -> None:
     _say(
         verbose,
-        f"run {run_dir}: {len(train_videos)} training videos from {root}, {len(sampler)} clips, "
-        f"{steps} steps/epoch of {global_batch} clips "
+        f"run {run_dir}: {len(run.train_videos)} training videos from {run.root}, "
+        f"{len(run.sampler)} clips, {run.steps} steps/epoch of {run.global_batch} clips "
         f"({dist.replicas} replica{'s' if dist.replicas > 1 else ''}, strategy {dist.name}), "
         f"p={config.p}",
     )
-    if valset is not None:
+    if run.valset is not None:
         _say(
             verbose,
-            f"validation: {len(valset)} clips ({int(valset.labels.sum())} pseudo anomalies) from "
-            f"the held-out {config.val_holdout} (val_fraction={config.val_fraction:g}), "
-            f"keep_best={config.keep_best}",
+            f"validation: {len(run.valset)} clips ({int(run.valset.labels.sum())} pseudo "
+            f"anomalies) from the held-out {config.val_holdout} "
+            f"(val_fraction={config.val_fraction:g}), keep_best={config.keep_best}",
         )
 
-    previous_policy = keras.mixed_precision.global_policy()
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        keras.utils.set_random_seed(config.seed)  # initial weights
-        state = ckpt.latest_checkpoint(run_dir) if resume else None
-        with dist.scope():
-            model = ckpt.load_checkpoint_model(state) if state else build_model(config, dist)
-        initial_epoch = state["epoch"] if state else 0
-        history = state["history"] if state else {}
-        if initial_epoch:
-            _say(verbose, f"resuming after epoch {initial_epoch} of {config.epochs}")
-        if initial_epoch < config.epochs:
-            own = _callbacks(run_dir, config, history, verbose, dist.is_chief, valset)
-            model.fit(
-                _training_input(sampler, config, initial_epoch, dist),
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps,
-                callbacks=[*own, *callbacks],
-                shuffle=False,  # the plan already orders every epoch
-                verbose=1 if verbose and dist.is_chief else 0,
-            )
-            history = next((c.history for c in own if isinstance(c, ckpt.EpochCheckpoint)), {})
-        if not dist.is_chief:
-            return run_dir, model
-        kept = _keep_best(model, run_dir, config, history, verbose)
-        final = portable_model(model) if dist.strategy is not None else model
-        ckpt.save_final_model(final, run_dir)
-        _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
-        _calibrate_run(final, valset, run_dir, config, verbose)
-        train_seconds = time.perf_counter() - t_start
-        if test_videos is not None:
-            _evaluate_run(final, test_videos, root, config, run_dir, train_seconds, kept, verbose)
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-    return run_dir, model
+
+def _fit(
+    run: _Inputs,
+    run_dir: Path,
+    config: TrainConfig,
+    dist: Distribution,
+    resume: bool,
+    verbose: int,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> tuple[keras.Model, dict]:
+    """The model, built or loaded from the last checkpoint, fitted up to ``config.epochs``;
+    and the run's history."""
+    keras.utils.set_random_seed(config.seed)  # initial weights
+    state = ckpt.latest_checkpoint(run_dir) if resume else None
+    with dist.scope():
+        model = ckpt.load_checkpoint_model(state) if state else build_model(config, dist)
+    initial_epoch = state["epoch"] if state else 0
+    history = state["history"] if state else {}
+    if initial_epoch:
+        _say(verbose, f"resuming after epoch {initial_epoch} of {config.epochs}")
+    if initial_epoch < config.epochs:
+        own = _callbacks(run_dir, config, history, verbose, dist.is_chief, run.valset)
+        model.fit(
+            _training_input(run.sampler, config, initial_epoch, dist),
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=run.steps,
+            callbacks=[*own, *callbacks],
+            shuffle=False,  # the plan already orders every epoch
+            verbose=1 if verbose and dist.is_chief else 0,
+        )
+        history = next((c.history for c in own if isinstance(c, ckpt.EpochCheckpoint)), {})
+    return model, history
+
+
+def _finish(
+    model: keras.Model,
+    history: dict,
+    run: _Inputs,
+    run_dir: Path,
+    config: TrainConfig,
+    dist: Distribution,
+    t_start: float,
+    verbose: int,
+) -> None:
+    """On the chief: keep the best epoch, save ``model.keras``, calibrate and evaluate."""
+    kept = _keep_best(model, run_dir, config, history, verbose)
+    final = portable_model(model) if dist.strategy is not None else model
+    ckpt.save_final_model(final, run_dir)
+    _say(verbose, f"saved {run_dir / ckpt.FINAL_MODEL}")
+    _calibrate_run(final, run.valset, run_dir, config, verbose)
+    train_seconds = time.perf_counter() - t_start
+    if run.test_videos is not None:
+        _evaluate_run(
+            final, run.test_videos, run.root, config, run_dir, train_seconds, kept, verbose
+        )
 
 
 def build_validation_set(
     train_videos: list[Video], config: TrainConfig
 ) -> tuple[list[Video], ValidationSet]:
     """Hold out part of the training videos and make the validation set from it (see
-    :mod:`trainer.validation`); returns what training keeps and the set.
+    :mod:`trainer.holdout`); returns what training keeps and the set.
 
     Raises
     ------

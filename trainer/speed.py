@@ -1,7 +1,7 @@
 """Is training input-bound? Clips/s of the input pipeline against clips/s of the model.
 
-    python -m trainer.bench --preset cpu                       # embedded synthetic dataset
-    python -m trainer.bench --preset cpu --data ../shared/datasets/ped2
+    python -m trainer.speed --preset cpu                       # embedded synthetic dataset
+    python -m trainer.speed --preset cpu --data ../shared/datasets/ped2
 
 Prints the Keras backend and device first (``keras backend ... on ...``, see
 :mod:`trainer.backend`), then the clips/s the input pipeline delivers (with the config's pseudo
@@ -45,9 +45,9 @@ def _on_tensorflow() -> bool:
 
 def bench_input(sampler, config: TrainConfig, batches: int = 30, warmup: int = 3) -> float:
     """Clips/s of the input training uses: the tf.data pipeline of
-    :func:`trainer.pipeline.make_dataset` under TensorFlow, the threaded generator of
-    :func:`trainer.pipeline.iterate_epochs` under the other backends."""
-    from trainer.pipeline import iterate_epochs, make_dataset
+    :func:`trainer.input.make_dataset` under TensorFlow, the threaded generator of
+    :func:`trainer.input.iterate_epochs` under the other backends."""
+    from trainer.input import iterate_epochs, make_dataset
 
     steps = warmup + batches
     if _on_tensorflow():
@@ -81,8 +81,8 @@ def bench_model(
     sampler, config: TrainConfig, steps: int = 10, warmup: int = 3, verbose: bool = False
 ) -> float:
     """Clips/s of training steps on batches already in memory (the model alone)."""
+    from trainer.input import iterate_batches
     from trainer.losses import build_model
-    from trainer.pipeline import iterate_batches
 
     batch = next(iterate_batches(sampler, 0, config.batch_size, steps=1))
     if _on_tensorflow():
@@ -159,7 +159,7 @@ def run_bench(
         ``train_seconds_per_epoch``, ``clips_per_epoch``.
     """
     from trainer.data import load_split
-    from trainer.pipeline import ClipSampler, build_pseudo_pipeline
+    from trainer.input import ClipSampler, build_pseudo_pipeline
     from trainer.synthetic import resolve_dataset
 
     root = resolve_dataset(config.data, config.cache_dir)
@@ -199,9 +199,9 @@ def run_bench(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m trainer.bench``; returns the exit code."""
+    """``python -m trainer.speed``; returns the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m trainer.bench", description=__doc__.split("\n")[0]
+        prog="python -m trainer.speed", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--config", help="YAML config (as for train)")

@@ -54,11 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="patch content, one row each (window: the paper's; object: ours)",
     )
     sub.add_parser("list", help="print the registered transform names")
-    sub.add_parser(
-        "bench",
-        help="time every transform per clip: runs python -m pseudoanom.bench with the "
-        "options that follow (see pseudoanom bench --help)",
-        add_help=False,
+    from .bench import add_arguments as add_bench_arguments
+
+    add_bench_arguments(
+        sub.add_parser(
+            "bench",
+            help="time each transform per clip (runs python -m pseudoanom.bench)",
+            description="Clips/s of each transform on one CPU core, in a fresh process.",
+        )
     )
     return ap
 
@@ -70,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     the registered transforms; ``bench`` runs ``python -m pseudoanom.bench``.
     """
     ap = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = ap.parse_known_args(argv)
     if args.cmd == "bench":
-        os.execv(sys.executable, [sys.executable, "-m", "pseudoanom.bench", *rest])
+        given = argv[argv.index("bench") + 1 :]
+        os.execv(sys.executable, [sys.executable, "-m", "pseudoanom.bench", *given])
     if rest:
         ap.error(f"unrecognized arguments: {' '.join(rest)}")
     from . import registry

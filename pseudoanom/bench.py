@@ -254,9 +254,8 @@ def _rate(call: Callable[[int], object], seconds: float) -> tuple[float, float]:
     return n / elapsed, n / max(cpu, 1e-9)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (see ``python -m pseudoanom.bench --help``)."""
-    ap = argparse.ArgumentParser(prog="python -m pseudoanom.bench", description=__doc__)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of the bench (also those of ``pseudoanom bench``)."""
     ap.add_argument("transforms", nargs="*", help="names to time (default: all built-ins)")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per transform")
     ap.add_argument("--frames", type=int, default=16, help="T, frames per clip")
@@ -279,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--malloc-default", action="store_true", help="keep glibc's mmap threshold (cold figure)"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see ``python -m pseudoanom.bench --help``)."""
+    ap = argparse.ArgumentParser(prog="python -m pseudoanom.bench", description=__doc__)
+    add_arguments(ap)
     args = ap.parse_args(argv)
     tuned = False if args.malloc_default else _raise_mmap_threshold()
     if not args.no_pin and hasattr(os, "sched_setaffinity"):

@@ -30,17 +30,9 @@ from typing import Any
 
 import yaml
 
-METRICS: tuple[str, ...] = (
-    "micro_auc",
-    "macro_auc",
-    "macro_auc_padded",
-    "pixel_auc",
-    "pixel_ap",
-    "ucsd_pixel_auc",
-    "ucsd_pixel_eer",
-    "rbdc",
-    "tbdc",
-)
+from trainer.localisation import METRICS as LOCALISATION_METRICS
+
+METRICS: tuple[str, ...] = ("micro_auc", "macro_auc", "macro_auc_padded", *LOCALISATION_METRICS)
 LABELS = {
     "micro_auc": "micro AUC",
     "macro_auc": "macro AUC (skip)",

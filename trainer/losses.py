@@ -22,6 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from trainer import keras_compat
 from trainer.model import build_autoencoder
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class DualLossAutoencoder(keras.Model):
         loss = self.reconstruction_loss(y, y_pred)
         # Regularisation losses, if a subclass adds any; Keras scales these for tf.distribute.
         for extra in self.losses:
-            loss = loss + self._aggregate_additional_loss(extra)
+            loss = loss + keras_compat.aggregate_additional_loss(self, extra)
 
         errors = ops.stop_gradient(per_sample_mse(y, y_pred))
         pseudo = (
@@ -102,18 +103,18 @@ class DualLossAutoencoder(keras.Model):
         return loss
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras 3's TensorFlow trainer (the only caller) peeks at a batch and reduces it across
-        # replicas just to learn the input shapes before `fit`; under MultiWorkerMirroredStrategy
-        # that reduce fails (keras-team/keras#20585). The shapes are the model's input shape,
-        # so build from a one-clip zero batch of it instead.
-        if data_batch is None and getattr(self, "_distribute_strategy", None) is not None:
+        # keras_compat.SYMBOLIC_BUILD: under a strategy, build from a one-clip zero batch of
+        # the model's input shape instead of a batch reduced across replicas.
+        if data_batch is None and keras_compat.model_strategy(self) is not None:
             clip = np.zeros((1, *self.input_shape[1:]), np.float32)
             data_batch, iterator = (clip, clip, np.zeros((1,), np.float32)), None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return getattr(super(), keras_compat.SYMBOLIC_BUILD)(
+            iterator=iterator, data_batch=data_batch
+        )
 
     def train_step(self, *args, **kwargs):
         logs = super().train_step(*args, **kwargs)
-        if _multi_worker(self):
+        if keras_compat.in_multi_worker_mode(keras_compat.model_strategy(self)):
             # Keras 3 averages each replica's logs with `reduce("MEAN", v, axis=0)` across
             # workers, which rejects scalars (keras-team/keras#20585): give them an axis.
             logs = {k: ops.reshape(v, (1,)) for k, v in logs.items()}
@@ -122,13 +123,6 @@ class DualLossAutoencoder(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         # The flag must not reach compiled metrics as a weight either.
         return super().compute_metrics(x, y, y_pred, sample_weight=None)
-
-
-def _multi_worker(model: keras.Model) -> bool:
-    """Whether ``model`` trains under a tf.distribute strategy that spans several workers."""
-    strategy = getattr(model, "_distribute_strategy", None)
-    mode = getattr(getattr(strategy, "extended", None), "_in_multi_worker_mode", None)
-    return bool(mode is not None and mode())
 
 
 def build_dual_loss_autoencoder(

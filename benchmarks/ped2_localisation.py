@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row(r, evaluate_run(r, args)) for r in sorted(done, key=lambda p: p.name)]
     rows.sort(key=lambda r: (r["variant"], r["seed"]))
     table = aggregate(rows)
-    from trainer.evaluation import git_commit
+    from trainer.writers import git_commit
 
     doc = {
         "command": "python benchmarks/ped2_localisation.py " + shlex.join(argv or sys.argv[1:]),

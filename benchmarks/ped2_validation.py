@@ -106,13 +106,14 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
     from trainer.inference import predict_fn
     from trainer.synthetic import resolve_dataset
     from trainer.train import train_model
+    from trainer.writers import git_commit
 
     config = run_config(args, variant, seed)
     out = result_path(args, variant, seed)
     root = resolve_dataset(config.data, config.cache_dir)
     test = load_split(root, config.test_split, config.size, config.channels, config.cache_dir)
     record: dict[str, Any] = {"variant": variant, "seed": seed, "config": config.to_dict()}
-    record |= {"commit": evaluation.git_commit(), "backend": keras.config.backend()}
+    record |= {"commit": git_commit(), "backend": keras.config.backend()}
     record["epochs"] = []
 
     class TestAUC(keras.callbacks.Callback):

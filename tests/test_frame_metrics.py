@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from trainer.data import Video
-from trainer.evaluation import evaluate, write_scores_csv, write_summary_json
+from trainer.evaluation import evaluate
 from trainer.frame_metrics import macro_auc, smooth_scores, video_auc
 from trainer.labels import clip_labels_to_frames, read_labels, scored_frames
+from trainer.writers import write_scores_csv, write_summary_json
 
 
 def test_padded_rule_gives_every_video_an_auc():

@@ -17,7 +17,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from trainer.data import Video, load_pixel_masks
-from trainer.evaluation import evaluate, frame_psnr, write_metrics_csv
+from trainer.evaluation import evaluate, frame_psnr
 from trainer.localisation import (
     Localiser,
     PixelScoreHistogram,
@@ -33,6 +33,7 @@ from trainer.localisation import (
     write_frames_csv,
 )
 from trainer.plots import plot_localisation
+from trainer.writers import write_metrics_csv
 
 H = W = 32
 

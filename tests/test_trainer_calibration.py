@@ -22,7 +22,8 @@ from trainer.calibration import (
     video_psnr,
 )
 from trainer.data import Video
-from trainer.evaluation import evaluate, write_scores_csv
+from trainer.evaluation import evaluate
+from trainer.writers import write_scores_csv
 
 T, H, W = 4, 8, 8
 SHAPE = (T, H, W, 1)

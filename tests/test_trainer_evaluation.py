@@ -12,15 +12,13 @@ import pytest
 from trainer.data import Video
 from trainer.evaluation import (
     CSV_COLUMNS,
-    Progress,
     evaluate,
     frame_psnr,
-    git_commit,
     minmax_scores,
     window_counts,
-    write_scores_csv,
-    write_summary_json,
 )
+from trainer.progress import Progress
+from trainer.writers import git_commit, write_scores_csv, write_summary_json
 
 T, S = 4, 2  # clip length and scored position: scored frames are 2 .. K-2 without padding
 

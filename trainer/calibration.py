@@ -53,11 +53,11 @@ from trainer.evaluation import (
     EvaluationResult,
     PredictFn,
     frame_psnr,
-    git_commit,
     reconstruct_windows,
     sliding_windows,
 )
 from trainer.inference import predict_fn as keras_predict_fn
+from trainer.writers import git_commit
 
 __all__ = [
     "CALIBRATION_FILE",
@@ -516,7 +516,7 @@ def apply_calibration(
     result: EvaluationResult, calibration: Calibration, fpr: float = DEFAULT_FPR
 ) -> dict[str, Any]:
     """Fill each video's ``p_normal``, ``calibrated_score`` and ``alarm`` in ``result``
-    (what :func:`trainer.evaluation.write_scores_csv` then writes) and return the summary
+    (what :func:`trainer.writers.write_scores_csv` then writes) and return the summary
     entry: the calibration, the threshold, the alarms per video."""
     alarms = {}
     for r in result.videos:

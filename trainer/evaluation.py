@@ -29,23 +29,19 @@ scored 0 and an anomalous frame scored 1, so all videos count; :mod:`trainer.fra
 track-level metrics come from a :class:`trainer.localisation.Localiser` passed as ``localiser``.
 
 No TensorFlow here: the model is any callable ``predict_fn(batch) -> reconstruction``.
-:class:`Progress` shows how far scoring is (windows done per video, frames/s) on stderr.
+:class:`trainer.progress.Progress` shows how far scoring is (windows done per video, frames/s)
+on stderr; :mod:`trainer.writers` writes the result's files.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import os
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
@@ -61,21 +57,15 @@ __all__ = [
     "MSE_FLOOR",
     "EvaluationResult",
     "PredictFn",
-    "Progress",
     "Reconstruction",
     "VideoScores",
     "Windows",
     "evaluate",
     "frame_psnr",
-    "git_commit",
     "minmax_scores",
     "reconstruct_windows",
     "sliding_windows",
     "window_counts",
-    "write_metrics_csv",
-    "write_scores_csv",
-    "write_status",
-    "write_summary_json",
 ]
 
 PredictFn = Callable[[np.ndarray], Any]
@@ -410,177 +400,6 @@ def window_counts(lengths: Iterable[int], clip_len: int, pad_edges: bool) -> lis
     return [max(0, int(k) if pad_edges else int(k) - clip_len + 1) for k in lengths]
 
 
-# --------------------------------------------------------------------------- progress
-
-
-def _seconds(s: float) -> str:
-    s = max(0.0, s)
-    if s < 100:
-        return f"{s:.0f} s"
-    m, s = divmod(int(round(s)), 60)
-    return f"{m} min {s:02d} s" if m < 60 else f"{m // 60} h {m % 60:02d} min"
-
-
-def write_status(
-    stream: TextIO, line: str, *, tty: bool, width: int = 0, final: bool = False
-) -> int:
-    """Write a status line: on a terminal (``tty``) over the previous one, which was ``width``
-    characters long (``final``: then end the line); elsewhere as a line of its own.
-
-    Returns
-    -------
-    int
-        The width to pass next time (0 after a final or non-terminal line).
-    """
-    if tty:
-        pad = " " * max(0, width - len(line))
-        stream.write("\r" + line + pad + ("\n" if final else ""))
-        width = 0 if final else len(line)
-    else:
-        stream.write(line + "\n")
-        width = 0
-    stream.flush()
-    return width
-
-
-class Progress:
-    """How far :func:`evaluate` is: windows done per video, frames/s, time left.
-
-    Pass it as ``evaluate(..., progress=Progress(names, counts))``. Every window scores one
-    frame, so windows/s is frames/s. The first batch includes the model's warm-up (tracing or
-    compiling), so the first rates are low.
-
-    On a terminal, one line is rewritten in place (at most every ``refresh`` seconds) and
-    replaced by a summary at the end. Elsewhere (a log file, a pipe, a CI job) a line is
-    written at the start, then at most one every ``interval`` seconds, and a summary at the
-    end: a long evaluation shows it is alive without flooding the log.
-
-    Parameters
-    ----------
-    names : sequence of str
-        Video names, in the order :func:`evaluate` scores them.
-    counts : sequence of int
-        Windows of each video (:func:`window_counts`; 0 = not scored).
-    stream : text stream or None
-        Where to write; ``None`` = ``sys.stderr`` at the time of each write.
-    interval : float
-        Seconds between lines when ``stream`` is not a terminal.
-    refresh : float
-        Seconds between rewrites of the line on a terminal.
-    tty : bool or None
-        Whether ``stream`` is a terminal; ``None`` = ask it (``isatty()``).
-    clock : callable
-        Seconds, monotonic (for tests).
-    """
-
-    def __init__(
-        self,
-        names: Sequence[str],
-        counts: Sequence[int],
-        stream: TextIO | None = None,
-        *,
-        interval: float = 10.0,
-        refresh: float = 0.25,
-        tty: bool | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        if len(names) != len(counts):
-            raise ValueError(f"{len(names)} names but {len(counts)} window counts")
-        self.names = [str(n) for n in names]
-        self.counts = [int(c) for c in counts]
-        self._ends = np.cumsum(self.counts) if self.counts else np.zeros(0, np.int64)
-        self._stream = stream
-        self.interval = float(interval)
-        self.refresh = float(refresh)
-        self._tty = tty
-        self._clock = clock
-        self._t0 = self._last = 0.0
-        self._video = -1  # index of the video being scored
-        self._video_t0 = 0.0  # when, and after how many windows, its rate started counting
-        self._video_done0 = 0
-        self._prev = (0.0, 0)  # time and windows done at the previous call
-        self._width = 0  # length of the line now on the terminal
-        self.lines: list[str] = []  # everything written, for tests and logs
-
-    @classmethod
-    def for_videos(
-        cls, videos: Sequence[Video], clip_len: int, pad_edges: bool, **kwargs: Any
-    ) -> Progress:
-        """A :class:`Progress` for ``evaluate(videos, clip_len=clip_len, pad_edges=...)``."""
-        counts = window_counts((len(v.frames) for v in videos), clip_len, pad_edges)
-        return cls([v.name for v in videos], counts, **kwargs)
-
-    @property
-    def stream(self) -> TextIO:
-        return self._stream if self._stream is not None else sys.stderr
-
-    @property
-    def tty(self) -> bool:
-        if self._tty is None:
-            try:
-                self._tty = bool(self.stream.isatty())
-            except (AttributeError, ValueError):
-                self._tty = False
-        return self._tty
-
-    def _write(self, line: str, final: bool = False) -> None:
-        self.lines.append(line)
-        self._width = write_status(self.stream, line, tty=self.tty, width=self._width, final=final)
-
-    def _video_at(self, done: int) -> int:
-        """Index of the video the next window belongs to (the last one when all are done)."""
-        i = int(np.searchsorted(self._ends, done, side="right"))
-        return min(i, len(self.counts) - 1)
-
-    def __call__(self, done: int, total: int) -> None:
-        if total <= 0 or not self.counts:
-            return
-        now = self._clock()
-        if done == 0 or self._video < 0:
-            self._t0 = self._last = self._video_t0 = now
-            self._video = self._video_at(0)
-            self._video_done0 = 0
-            self._prev = (now, 0)
-            scored = sum(1 for c in self.counts if c)
-            self._write(
-                f"scoring {scored} video{'s' if scored != 1 else ''}: {total} windows"
-                + ("" if self.tty else f" (a line every {self.interval:g} s at most)")
-            )
-            if done == 0:
-                return
-        if done >= total:
-            elapsed = now - self._t0
-            rate = done / elapsed if elapsed > 0 else float("inf")
-            scored = sum(1 for c in self.counts if c)
-            self._write(
-                f"scored {total} frames of {scored} video{'s' if scored != 1 else ''} in "
-                f"{_seconds(elapsed)} ({rate:.1f} frames/s)",
-                final=True,
-            )
-            return
-        video = self._video_at(done)
-        if video != self._video:  # another video started in the batch that just ended
-            self._video = video
-            self._video_t0, self._video_done0 = self._prev
-        self._prev = (now, done)
-        if now - self._last < (self.refresh if self.tty else self.interval):
-            return
-        self._last = now
-        start = int(self._ends[video] - self.counts[video])
-        v_done, v_total = done - start, self.counts[video]
-        v_elapsed = now - self._video_t0
-        v_rate = (done - self._video_done0) / v_elapsed if v_elapsed > 0 else 0.0
-        elapsed = now - self._t0
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = (total - done) / rate if rate > 0 else float("inf")
-        eta = _seconds(left) if math.isfinite(left) else "?"
-        self._write(
-            f"video {video + 1}/{len(self.counts)} {self.names[video]}: {v_done}/{v_total} "
-            f"windows, {v_rate:.1f} frames/s; all videos {done}/{total} "
-            f"({100 * done / total:.0f}%), {rate:.1f} frames/s, {eta} left"
-        )
-
-
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -627,7 +446,8 @@ def evaluate(
         ``result.reconstructions`` (frames that get no score are skipped with a warning).
     progress : callable or None
         Called as ``progress(0, total_windows)`` before the first batch and
-        ``progress(done_windows, total_windows)`` after each batch, e.g. a :class:`Progress`.
+        ``progress(done_windows, total_windows)`` after each batch, e.g. a
+        :class:`trainer.progress.Progress`.
     fixed_batch : bool
         Give ``predict_fn`` batches of one size only: the last, partial batch is filled up
         with left-over windows whose reconstructions are dropped. A compiled model (JAX, a
@@ -1086,134 +906,3 @@ def _frame_aucs(
             f"frames hold a single class: {out['skipped']} (macro_auc_padded counts them)"
         )
     return out
-
-
-# --------------------------------------------------------------------------- output
-
-
-def write_scores_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
-    """Write one row per scored frame: ``video,frame,psnr,score,label``.
-
-    Parameters
-    ----------
-    result : EvaluationResult
-        From :func:`evaluate`.
-    path : str or os.PathLike
-        Output CSV (parent folders are created).
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``. ``frame`` is the 0-based index within its video, ``score`` is higher for
-        more anomalous frames, ``label`` is empty when unknown. When the scores were smoothed
-        (``smooth_sigma > 0``) a column ``smoothed_score`` follows; when they were calibrated
-        (:func:`trainer.calibration.apply_calibration`) the columns ``p_normal``,
-        ``calibrated_score`` and ``alarm`` (0/1) come last.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    smoothed = any(r.smoothed_score is not None for r in result.videos)
-    calibrated = any(r.alarm is not None for r in result.videos)
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            CSV_COLUMNS
-            + (("smoothed_score",) if smoothed else ())
-            + (CALIBRATED_COLUMNS if calibrated else ())
-        )
-        for r in result.videos:
-            for i in range(len(r.frames)):
-                label = "" if r.labels is None else int(r.labels[i])
-                row = [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
-                if smoothed:
-                    row.append("" if r.smoothed_score is None else f"{r.smoothed_score[i]:.6f}")
-                if calibrated:
-                    row.extend(_calibrated_cells(r, i))
-                w.writerow(row)
-    os.replace(tmp, path)
-    return path
-
-
-def _calibrated_cells(r: VideoScores, i: int) -> list[str | int]:
-    if r.alarm is None or r.p_normal is None or r.calibrated_score is None:
-        return ["", "", ""]
-    return [f"{r.p_normal[i]:.6g}", f"{r.calibrated_score[i]:.4f}", int(r.alarm[i])]
-
-
-def write_metrics_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
-    """Write every scalar metric (:meth:`EvaluationResult.metrics`) as ``metric,value`` rows.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path`` (parent folders are created); an undefined metric has an empty value.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(("metric", "value"))
-        for name, value in result.metrics().items():
-            w.writerow((name, "" if value is None else repr(value)))
-    os.replace(tmp, path)
-    return path
-
-
-def write_summary_json(
-    result: EvaluationResult,
-    path: str | os.PathLike,
-    extra: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write :meth:`EvaluationResult.summary` (plus ``extra``) as indented JSON.
-
-    Parameters
-    ----------
-    result : EvaluationResult
-        From :func:`evaluate`.
-    path : str or os.PathLike
-        Output JSON (parent folders are created).
-    extra : Mapping or None
-        Config, seed, commit (see :func:`git_commit`), time taken, ... merged at top level.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result.summary(extra), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """Short hash of the git ``HEAD`` commit, or ``"unknown"``.
-
-    Parameters
-    ----------
-    cwd : str or os.PathLike or None
-        Folder inside the repository; default: the folder of this package.
-
-    Returns
-    -------
-    str
-        e.g. ``"0769ff3"``; ``"unknown"`` when git or the repository is unavailable.
-    """
-    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = out.stdout.strip()
-    return commit or "unknown"

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainer import backend, evaluation
+from trainer import backend, evaluation, writers
 from trainer import localisation as loc
 from trainer import plots as plots_module
 from trainer.data import Video, load_pixel_masks
 from trainer.inference import Predictor, as_predictor
+from trainer.progress import Progress
 
 if TYPE_CHECKING:
     import keras
@@ -87,7 +88,7 @@ def evaluate_model(
     plots : bool
         Write the figures.
     verbose : int
-        0 = silent; otherwise the result line on stdout and a :class:`trainer.evaluation.Progress`
+        0 = silent; otherwise the result line on stdout and a :class:`trainer.progress.Progress`
         display (windows done per video, frames/s) on stderr.
     localisation : bool or trainer.localisation.Localiser
         False (default): none. True: pixel-, region- and track-level metrics with a default
@@ -109,7 +110,7 @@ def evaluate_model(
     out.mkdir(parents=True, exist_ok=True)
     predictor = as_predictor(model)
     clip_length = int(predictor.input_shape[1])
-    progress = evaluation.Progress.for_videos(videos, clip_length, pad_edges) if verbose else None
+    progress = Progress.for_videos(videos, clip_length, pad_edges) if verbose else None
     result = evaluation.evaluate(
         videos,
         predictor.predict,
@@ -123,18 +124,18 @@ def evaluate_model(
         smooth_sigma=smooth_sigma,
         localiser=localiser,
     )
-    evaluation.write_scores_csv(result, out / "scores.csv")
-    evaluation.write_metrics_csv(result, out / "metrics.csv")
+    writers.write_scores_csv(result, out / "scores.csv")
+    writers.write_metrics_csv(result, out / "metrics.csv")
     if result.localisation is not None:
         loc.write_frames_csv(result.localisation, out / "localisation.csv")
         curves = json.dumps(result.localisation.curves(), allow_nan=False)
         (out / "localisation_curves.json").write_text(curves + "\n")
     info = {
-        "commit": evaluation.git_commit(),
+        "commit": writers.git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "backend": backend.info(),
     }
-    evaluation.write_summary_json(result, out / "summary.json", {**info, **(extra or {})})
+    writers.write_summary_json(result, out / "summary.json", {**info, **(extra or {})})
     if plots:
         plots_module.plot_scores(result, out)
         plots_module.plot_reconstructions(result.reconstructions, out)

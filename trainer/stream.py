@@ -37,8 +37,10 @@ import numpy as np
 
 from trainer.calibration import DEFAULT_FPR, Calibration, score_index_for
 from trainer.data import to_model_range
-from trainer.evaluation import PredictFn, frame_psnr, git_commit, write_status
+from trainer.evaluation import PredictFn, frame_psnr
 from trainer.localisation import error_map
+from trainer.progress import write_status
+from trainer.writers import git_commit
 
 __all__ = [
     "STREAM_COLUMNS",

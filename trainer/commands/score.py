@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     """Score as ``args`` ask; returns the exit code."""
     settle_backend()
     announce(args.quiet)
-    from trainer import evaluation, plots
+    from trainer import evaluation, plots, writers
     from trainer.calibration import apply_calibration, score_index_for
     from trainer.inference import load_predictor
+    from trainer.progress import Progress
 
     predictor = load_predictor(args.model)
     _, t, h, w, c = predictor.input_shape
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         pad_edges=args.pad_edges,
         require_labels=False,
         keep={v.name: [len(v) // 2] for v in videos},
-        progress=None if args.quiet else evaluation.Progress.for_videos(videos, t, args.pad_edges),
+        progress=None if args.quiet else Progress.for_videos(videos, t, args.pad_edges),
         fixed_batch=predictor.fixed_batch,
     )
     scores: dict[str, Any] = {
@@ -93,11 +94,11 @@ def run(args: argparse.Namespace) -> int:
         scores["calibration"] = apply_calibration(result, calibration, args.fpr)
         scores["calibrated_score"] = "-log10(p_normal); alarm when p_normal <= fpr"
     extra = {"model": str(args.model), "video": str(args.video), "scores": scores,
-             "commit": evaluation.git_commit(), "backend": backend.info()}  # fmt: skip
+             "commit": writers.git_commit(), "backend": backend.info()}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    evaluation.write_scores_csv(result, out / "scores.csv")
-    evaluation.write_metrics_csv(result, out / "metrics.csv")
-    evaluation.write_summary_json(result, out / "summary.json", extra)
+    writers.write_scores_csv(result, out / "scores.csv")
+    writers.write_metrics_csv(result, out / "metrics.csv")
+    writers.write_summary_json(result, out / "summary.json", extra)
     plots.plot_scores(result, out)
     plots.plot_reconstructions(result.reconstructions, out)
     if not args.quiet:

@@ -76,7 +76,7 @@ def private_uses(path: Path, root: Path = REPO) -> list[str]:
 
 
 def scanned_files() -> list[Path]:
-    return sorted(p for folder in SCANNED for p in (REPO / folder).glob("*.py"))
+    return sorted(p for folder in SCANNED for p in (REPO / folder).rglob("*.py"))
 
 
 def test_no_private_name_of_another_module_is_used():

@@ -374,11 +374,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's setting (Sec. 4.1): 256x256, T 16, batch 4, Adam 1e-4, 60 epochs.
     "paper": {},
-    # Fits 2 CPU cores: Ped2 at 64x64 with a quarter-width model. Measured with
-    # `python -m trainer.speed --preset cpu --data ../shared/datasets/ped2` on 2 mostly idle
-    # cores: 37-43 clips/s training, ~1000 clips/s input pipeline, 2304 clips/epoch -> ~60 s per
-    # epoch, so 20 epochs ~ 20 min, plus ~20 s evaluation (~120 frames/s). With the cores shared
-    # (load ~3-5) training drops to ~20 clips/s: ~2 min per epoch, ~40 min in all.
+    # Fits a CPU: Ped2 at 64x64 with a quarter-width model (run time on 2 CPU cores in
+    # docs/getting-started.md; `python -m trainer.speed --preset cpu` measures yours).
     "cpu": {
         "size": (64, 64),
         "width": 0.25,

@@ -35,7 +35,7 @@ def add_arguments(e: argparse.ArgumentParser) -> None:
         "--localisation",
         action="store_true",
         help="also compute the pixel-, region- and track-level metrics against the split's "
-        "pixel masks (RBDC, TBDC, pixel AUC/AP, UCSD criterion; ~3 ms per frame on Ped2)",
+        "pixel masks (RBDC, TBDC, pixel AUC/AP, UCSD criterion)",
     )
     e.add_argument(
         "--smooth-sigma",

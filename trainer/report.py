@@ -19,6 +19,7 @@ from trainer import backend, evaluation, writers
 from trainer import localisation as loc
 from trainer import plots as plots_module
 from trainer.data import Video, load_pixel_masks
+from trainer.evaluation import EvaluationResult
 from trainer.inference import Predictor, as_predictor
 from trainer.progress import Progress
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from trainer.localisation import Localiser
 
-__all__ = ["evaluate_model", "figure_frames", "pixel_masks"]
+__all__ = ["evaluate_model", "figure_frames", "pixel_masks", "result_lines", "write_report"]
 
 
 def _say(verbose: int, *args: Any) -> None:
@@ -124,6 +125,16 @@ def evaluate_model(
         smooth_sigma=smooth_sigma,
         localiser=localiser,
     )
+    write_report(result, out, extra, plots)
+    for line in result_lines(result, out):
+        _say(verbose, line)
+    return result
+
+
+def write_report(
+    result: EvaluationResult, out: Path, extra: dict[str, Any] | None, plots: bool
+) -> None:
+    """The files of :func:`evaluate_model` in ``out`` (see its ``out_dir``)."""
     writers.write_scores_csv(result, out / "scores.csv")
     writers.write_metrics_csv(result, out / "metrics.csv")
     if result.localisation is not None:
@@ -141,19 +152,22 @@ def evaluate_model(
         plots_module.plot_reconstructions(result.reconstructions, out)
         if result.localisation is not None:
             plots_module.plot_localisation(result.localisation.figure_frames, out)
+
+
+def result_lines(result: EvaluationResult, out: Path) -> list[str]:
+    """What :func:`evaluate_model` says when done: the AUC (or frame count), localisation."""
     if result.micro_auc is not None:
-        _say(
-            verbose,
+        lines = [
             f"frame-level AUC {result.micro_auc:.4f} (micro), "
-            f"{result.n_scored} frames, {result.frames_per_second:.1f} frames/s -> {out}",
-        )
+            f"{result.n_scored} frames, {result.frames_per_second:.1f} frames/s -> {out}"
+        ]
     else:
-        _say(verbose, f"scored {result.n_scored} frames -> {out}")
+        lines = [f"scored {result.n_scored} frames -> {out}"]
     if result.localisation is not None:
         s = result.localisation.summary()
         parts = [f"{k} {s[k]:.4f}" for k in loc.METRICS if s[k] is not None]
-        _say(verbose, f"localisation: {', '.join(parts) or 'no pixel masks'}")
-    return result
+        lines.append(f"localisation: {', '.join(parts) or 'no pixel masks'}")
+    return lines
 
 
 def pixel_masks(video: Video) -> np.ndarray | None:

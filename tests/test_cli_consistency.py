@@ -106,3 +106,21 @@ def test_preview_reads_a_video_file(tmp_path):
     assert frames.shape == (5, 16, 16, 1)
     assert abs(int(frames[0].mean()) - 40) <= 3  # frame 2, not frame 0
     assert load_frames(path, size=(16, 16)).shape[0] == 12
+
+
+def test_every_command_that_loads_a_model_takes_model():
+    for name in ("evaluate", "score", "calibrate", "watch"):
+        assert "--model" in _options(TRAINER[name]), name
+
+
+def test_calibrate_takes_the_model_either_way(tmp_path, capsys):
+    from trainer.cli import main
+
+    normal = str(tmp_path / "none")
+    for args in (["m.keras"], ["--model", "m.keras"]):
+        assert main(["calibrate", *args, "--normal", normal, "--quiet"]) == 2
+        assert "normal video" in capsys.readouterr().err  # got as far as the videos
+    assert main(["calibrate", "--normal", normal]) == 2
+    assert "calibrate needs the model" in capsys.readouterr().err
+    assert main(["calibrate", "a.keras", "--model", "b.keras", "--normal", normal]) == 2
+    assert "differ" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.commands.common import announce, settle_backend
+from trainer.commands.common import CLIError, announce, settle_backend
 
 NAME = "calibrate"
 HELP = "record the error distribution of held-out normal videos"
@@ -18,7 +18,13 @@ DESCRIPTION = (
 
 def add_arguments(c: argparse.ArgumentParser) -> None:
     """The options of ``calibrate``."""
-    c.add_argument("model", help="a .keras model saved by train")
+    c.add_argument("model", nargs="?", help="a .keras model saved by train (or --model)")
+    c.add_argument(
+        "--model",
+        dest="model_option",
+        metavar="MODEL",
+        help="the model, named as in the other commands (instead of the MODEL argument)",
+    )
     c.add_argument(
         "--normal",
         required=True,
@@ -42,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """Calibrate as ``args`` ask; returns the exit code."""
     from trainer.calibration import calibrate, default_calibration_path, find_videos
 
+    args.model = _model(args)
     videos = find_videos(args.normal)  # before the slow import: a bad path fails fast
     settle_backend()
     announce(args.quiet)
@@ -73,3 +80,13 @@ def run(args: argparse.Namespace) -> int:
             f"{q['0.5']:.2f} dB; smallest fpr {calibration.min_fpr():.2g} -> {out}"
         )
     return 0
+
+
+def _model(args: argparse.Namespace) -> str:
+    """The model path, given as the MODEL argument or as ``--model`` (one of them)."""
+    given = [m for m in (args.model, args.model_option) if m is not None]
+    if not given:
+        raise CLIError("calibrate needs the model: MODEL or --model MODEL")
+    if len(given) == 2 and given[0] != given[1]:
+        raise CLIError(f"calibrate: MODEL {given[0]} and --model {given[1]} differ; give one")
+    return given[0]

@@ -30,9 +30,10 @@ from typing import Any
 
 import yaml
 
+from trainer.evaluation import FRAME_AUCS
 from trainer.localisation import METRICS as LOCALISATION_METRICS
 
-METRICS: tuple[str, ...] = ("micro_auc", "macro_auc", "macro_auc_padded", *LOCALISATION_METRICS)
+METRICS: tuple[str, ...] = (*FRAME_AUCS, *LOCALISATION_METRICS)
 LABELS = {
     "micro_auc": "micro AUC",
     "macro_auc": "macro AUC (skip)",
@@ -94,7 +95,7 @@ def row(run: Path, out: Path) -> dict[str, Any]:
     if loc is None:
         raise SystemExit(f"{out / 'summary.json'} has no localisation metrics (no pixel masks?)")
     r: dict[str, Any] = {"run": run.name, "variant": variant, "seed": seed}
-    r.update({k: mine[k] for k in ("micro_auc", "macro_auc", "macro_auc_padded")})
+    r.update({k: mine[k] for k in FRAME_AUCS})
     r.update({k: loc[k] for k in METRICS[3:]})
     r["micro_auc_of_run"] = own["micro_auc"]
     r["model_commit"] = own.get("commit")

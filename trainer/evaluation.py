@@ -54,6 +54,7 @@ from trainer.localisation import LocalisationResult, Localiser, error_map
 __all__ = [
     "CALIBRATED_COLUMNS",
     "CSV_COLUMNS",
+    "FRAME_AUCS",
     "MSE_FLOOR",
     "EvaluationResult",
     "PredictFn",
@@ -70,6 +71,9 @@ __all__ = [
 
 PredictFn = Callable[[np.ndarray], Any]
 """``predict_fn(batch) -> recon``: ``float32`` ``(B, T, H, W, C)`` in [-1, 1] -> same shape."""
+
+FRAME_AUCS: tuple[str, ...] = ("micro_auc", "macro_auc", "macro_auc_padded")
+"""The frame-level AUCs of :meth:`EvaluationResult.metrics` that smoothing also reports."""
 
 CSV_COLUMNS: tuple[str, ...] = ("video", "frame", "psnr", "score", "label")
 """Columns of the per-frame CSV written by :func:`write_scores_csv`."""
@@ -291,7 +295,7 @@ class EvaluationResult:
         }
         if self.smoothing is not None:
             out["smooth_sigma_frames"] = self.smoothing["sigma_frames"]
-            for k in ("micro_auc", "macro_auc", "macro_auc_padded"):
+            for k in FRAME_AUCS:
                 out[f"smoothed_{k}"] = self.smoothing[k]
         if self.localisation is not None:
             s = self.localisation.summary()
@@ -835,7 +839,7 @@ def _aucs(
         return aucs, None
     smoothed = _frame_aucs(labelled, [], "smoothed_score")
     smoothing = {"sigma_frames": float(smooth_sigma), "causal": False}
-    smoothing.update({k: smoothed[k] for k in ("micro_auc", "macro_auc", "macro_auc_padded")})
+    smoothing.update({k: smoothed[k] for k in FRAME_AUCS})
     return aucs, smoothing
 
 

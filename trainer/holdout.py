@@ -248,7 +248,7 @@ class ValidationCallback(keras.callbacks.Callback):
     valset : ValidationSet
         The clips to score.
     make_predict : callable
-        ``make_predict(model) -> predict_fn`` (e.g. :func:`trainer.train.predict_fn`).
+        ``make_predict(model) -> predict_fn`` (e.g. :func:`trainer.inference.predict_fn`).
     batch_size : int
         Clips per forward pass.
     best_path : str or os.PathLike or None

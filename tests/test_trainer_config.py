@@ -236,3 +236,24 @@ def test_a_malformed_pipeline_names_the_key_the_part_and_the_file(tmp_path, pipe
 def test_example_configs_use_the_pipeline_key(path):
     d = yaml.safe_load(path.read_text())
     assert "pipeline" in d and not set(d) & {"p", "transforms", "intruders"}
+
+
+def test_resume_config_is_the_saved_one_with_only_mutable_keys_changed(tmp_path):
+    from trainer import checkpoint
+    from trainer.config import (
+        RESUME_MUTABLE_KEYS,
+        RUN_CONFIG_FILE,
+        ConfigError,
+        resume_config,
+        saved_run_config,
+    )
+
+    assert RUN_CONFIG_FILE == checkpoint.CONFIG_FILE
+    assert saved_run_config(tmp_path) is None
+    saved = preset("smoke").replace(out=str(tmp_path))
+    saved.to_yaml(tmp_path / RUN_CONFIG_FILE)
+    assert saved_run_config(tmp_path) == saved
+    assert "epochs" in RESUME_MUTABLE_KEYS
+    assert resume_config(tmp_path, saved.replace(epochs=3)) == saved.replace(epochs=3)
+    with pytest.raises(ConfigError, match=r"other values of lr, seed \(saved: lr=.*, seed=0\)"):
+        resume_config(tmp_path, saved.replace(seed=5, lr=0.5))

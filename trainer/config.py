@@ -38,6 +38,8 @@ __all__ = [
     "default_pipeline",
     "default_val_pipeline",
     "import_modules",
+    "resume_config",
+    "saved_run_config",
     "load_config",
     "parse_override",
     "preset",
@@ -449,6 +451,41 @@ def load_config(
     with _in_file(yaml_path):
         cfg = TrainConfig.from_dict(yaml_dict, base)
     return TrainConfig.from_dict(dict(overrides or {}), cfg)
+
+
+RUN_CONFIG_FILE = "config.yaml"
+"""The config a run saves in its directory (what ``--resume`` continues from)."""
+
+
+def saved_run_config(run_dir: str | Path) -> TrainConfig | None:
+    """The config saved in ``run_dir`` by an earlier run, or ``None`` when there is none."""
+    path = Path(run_dir) / RUN_CONFIG_FILE
+    return TrainConfig.from_yaml(path) if path.is_file() else None
+
+
+def resume_config(run_dir: str | Path, requested: TrainConfig) -> TrainConfig:
+    """The config a resumed run trains with: the one saved in ``run_dir``, with the keys a
+    resume may change (:data:`RESUME_MUTABLE_KEYS`) taken from ``requested``.
+
+    The one place that decides what a resume may change: ``train --resume`` checks it before
+    the framework starts, and :func:`trainer.train.train` for every caller.
+
+    Raises
+    ------
+    ConfigError
+        ``requested`` differs from the saved config in another key (it would change the data
+        or the model); the message names the keys and their saved values.
+    """
+    saved = TrainConfig.from_yaml(Path(run_dir) / RUN_CONFIG_FILE)
+    new, old = requested.to_dict(), saved.to_dict()
+    changed = sorted(k for k in new if new[k] != old[k] and k not in RESUME_MUTABLE_KEYS)
+    if changed:
+        raise ConfigError(
+            f"--resume: the run in {run_dir} was trained with other values of "
+            f"{', '.join(changed)} (saved: {', '.join(f'{k}={old[k]!r}' for k in changed)}); "
+            f"only {', '.join(sorted(RESUME_MUTABLE_KEYS))} may change when resuming"
+        )
+    return saved.replace(**{k: new[k] for k in RESUME_MUTABLE_KEYS})
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -26,7 +26,7 @@ from trainer.calibration import (
     calibrate,
     default_calibration_path,
 )
-from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
+from trainer.config import ConfigError, TrainConfig, resume_config
 from trainer.data import MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
 from trainer.holdout import (
@@ -54,21 +54,6 @@ __all__ = [
 def _say(verbose: int, *args: Any) -> None:
     if verbose:
         print(*args, flush=True)
-
-
-def _resume_config(run_dir: Path, requested: TrainConfig) -> TrainConfig:
-    """The saved config of ``run_dir`` with the keys a resume may change taken from
-    ``requested``; any other difference is an error (it would change the data or model)."""
-    saved = TrainConfig.from_yaml(run_dir / ckpt.CONFIG_FILE)
-    new, old = requested.to_dict(), saved.to_dict()
-    changed = sorted(k for k in new if new[k] != old[k] and k not in RESUME_MUTABLE_KEYS)
-    if changed:
-        raise ConfigError(
-            f"--resume: the run in {run_dir} was trained with other values of "
-            f"{', '.join(changed)} (saved: {', '.join(f'{k}={old[k]!r}' for k in changed)}); "
-            f"only {', '.join(sorted(RESUME_MUTABLE_KEYS))} may change when resuming"
-        )
-    return saved.replace(**{k: new[k] for k in RESUME_MUTABLE_KEYS})
 
 
 def _callbacks(
@@ -248,7 +233,7 @@ def _run_dir(
             f"strategy 'multiworker' the run directory must be on storage every worker reads"
         )
     if resume:
-        config = _resume_config(run_dir, config)
+        config = resume_config(run_dir, config)
     return run_dir, config
 
 

@@ -21,6 +21,8 @@ from trainer.config import (
     load_config,
     parse_override,
     read_yaml,
+    resume_config,
+    saved_run_config,
 )
 
 __all__ = ["cpu_cost_warning", "parse_transform", "requested_config", "train_overrides"]
@@ -131,17 +133,17 @@ def run(args: argparse.Namespace) -> int:
 def requested_config(args: argparse.Namespace) -> tuple[TrainConfig, bool]:
     """The config ``args`` ask for, and whether it resumes a saved run.
 
-    With ``--resume`` and a saved ``config.yaml`` in the run directory, the flags apply on top
-    of the saved config (not on a preset); :func:`trainer.train.train` then checks that only
-    the keys a resume may change differ from it.
+    With ``--resume`` and a saved config in the run directory, the flags apply on top of the
+    saved config (not on a preset) and :func:`trainer.config.resume_config` decides what the
+    run continues with, before the framework starts.
     """
     overrides = train_overrides(args)
     config = load_config(args.preset, args.config, overrides)
-    saved = Path(config.out) / "config.yaml"
-    if not (args.resume and saved.is_file()):
+    saved = saved_run_config(config.out) if args.resume else None
+    if saved is None:
         return config, False
-    base = TrainConfig.from_yaml(saved)
-    return load_config(yaml_path=args.config, overrides=overrides, base=base), True
+    requested = load_config(yaml_path=args.config, overrides=overrides, base=saved)
+    return resume_config(config.out, requested), True
 
 
 def _yaml_names_preset(path: str | None) -> bool:

@@ -520,71 +520,58 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "") if not isinstance(tp, type) else tp.__name__
 
 
+_BOOL_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
 def _coerce(key: str, value: Any, tp: Any) -> Any:
     """Check ``value`` against the annotation ``tp``; accept command-line strings for scalars."""
     origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-
-    def bad(extra: str = "") -> ConfigError:
-        return ConfigError(
-            f"config key {key!r}: expected {_type_name(tp)}, got {value!r}"
-            f" ({type(value).__name__}){extra}"
-        )
-
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise bad()
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad()
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise bad() from None
-        raise bad()
-    if tp is str:
-        if isinstance(value, (str, Path)):
-            return str(value)
-        raise bad()
+        if type(None) in args and (
+            value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        ):
+            return None
+        return _coerce(key, value, next(a for a in args if a is not type(None)))
     if origin is tuple:
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",")]
-        args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise bad(f"; give {len(args)} values, e.g. 64,64")
+            raise _bad(key, value, tp, f"; give {len(args)} values, e.g. 64,64")
         return tuple(_coerce(key, v, a) for v, a in zip(value, args, strict=True))
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise bad()
+            raise _bad(key, value, tp)
         return list(value)
     if origin is dict:
         return value  # the field's own check says what is wrong (see check_pipeline)
-    raise AssertionError(f"unhandled annotation {tp} for {key}")  # pragma: no cover
+    try:
+        return _scalar(value, tp)
+    except (TypeError, ValueError, KeyError):
+        raise _bad(key, value, tp) from None
+
+
+def _scalar(value: Any, tp: type) -> Any:
+    """``value`` as a bool, int, float or str (strings as typed on a command line); raises
+    TypeError, ValueError or KeyError when it is not one."""
+    if tp is str:
+        if not isinstance(value, (str, Path)):
+            raise TypeError
+        return str(value)
+    if isinstance(value, str):
+        return _BOOL_WORDS[value.lower()] if tp is bool else tp(value)
+    if isinstance(value, bool) != (tp is bool) or not isinstance(value, (int, float)):
+        raise TypeError
+    if tp is int and isinstance(value, float) and not value.is_integer():
+        raise ValueError
+    return tp(value)
+
+
+def _bad(key: str, value: Any, tp: Any, extra: str = "") -> ConfigError:
+    return ConfigError(
+        f"config key {key!r}: expected {_type_name(tp)}, got {value!r}"
+        f" ({type(value).__name__}){extra}"
+    )
 
 
 def _check_transform(i: int, t: Any) -> dict[str, Any]:

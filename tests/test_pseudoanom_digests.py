@@ -8,6 +8,8 @@ into public classes and kernel functions; a refactor must keep them. Regenerate 
 purpose (a deliberate change of the outputs):
 
     python tests/test_pseudoanom_digests.py --write
+
+A new case (a new transform) is recorded without touching the others by ``--add``.
 """
 
 from __future__ import annotations
@@ -63,8 +65,7 @@ class MovingFrames(IntruderSource):
 
 
 def embedded() -> IntruderSource:
-    # No scikit-learn photos: the bank must not depend on what is installed.
-    return pseudoanom.EmbeddedSource(n=8, size=16, sklearn_images=False)
+    return pseudoanom.EmbeddedSource(n=8, size=16)
 
 
 def make_clip(shape: tuple[int, ...], dtype: str, value_range=(-1.0, 1.0), seed: int = 0):
@@ -129,6 +130,7 @@ def cases() -> dict[str, Callable[[], dict[str, str]]]:
                     key = f"{name}/apply/{content}{'-footprint' if full else ''}/{dtype}"
                     out[key] = lambda n=name, c=content, f=full, d=dtype: _apply_case(n, c, f, d)
     out["smoothmix_s/albumentations"] = _albumentations_case
+    out["smoothmix_s/default-intruders"] = default_intruders_case
     for dtype in DTYPES:
         for steps in ((2, 3, 4, 5), (2,), (3, 7)):
             key = f"skip_frame/{'-'.join(map(str, steps))}/{dtype}"
@@ -193,6 +195,21 @@ def _albumentations_case() -> dict[str, str]:
     return _digest(results)
 
 
+def default_intruders_case() -> dict[str, str]:
+    """20 seeded calls of ``smoothmix_s`` with the default (embedded) intruders, both contents.
+
+    The same on every install: tests/test_pseudoanom_install.py runs it where scikit-learn
+    cannot be imported and where it can.
+    """
+    results = []
+    for content in ("window", "object"):
+        tr = pseudoanom.create("smoothmix_s", content=content)
+        for dtype in DTYPES:
+            clip = make_clip((8, 48, 48, 1), dtype)
+            results += [tr(clip, rng=seed) for seed in range(20)]
+    return _digest(results)
+
+
 def _skip_case(steps, dtype) -> dict[str, str]:
     tr = pseudoanom.create("skip_frame", steps=steps)
     video = make_clip((40, 16, 20, 1), dtype)
@@ -243,9 +260,12 @@ def test_every_built_in_transform_is_covered():
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        raise SystemExit("usage: python tests/test_pseudoanom_digests.py --write")
-    table = {label: make() for label, make in sorted(cases().items())}
+    if sys.argv[1:] not in (["--write"], ["--add"]):
+        raise SystemExit("usage: python tests/test_pseudoanom_digests.py --write | --add")
+    # --add records only the cases without a digest and leaves every recorded one as it is.
+    table = _expected() if sys.argv[1] == "--add" else {}
+    table.update({label: make() for label, make in sorted(cases().items()) if label not in table})
+    table = dict(sorted(table.items()))
     DIGESTS.parent.mkdir(parents=True, exist_ok=True)
     DIGESTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(table)} digests to {DIGESTS.relative_to(REPO)}")

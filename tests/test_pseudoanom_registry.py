@@ -115,8 +115,7 @@ def test_import_does_not_load_frameworks():
     code = (
         "import sys, numpy as np, pseudoanom\n"
         "pseudoanom.available()\n"
-        "pseudoanom.create('smoothmix_s', intruders=pseudoanom.EmbeddedSource("
-        "sklearn_images=False))(np.zeros((2, 16, 16, 1), np.uint8), rng=0)\n"
+        "pseudoanom.create('smoothmix_s')(np.zeros((2, 16, 16, 1), np.uint8), rng=0)\n"
         "mods = ('tensorflow', 'keras', 'torch', 'sklearn', 'jax')\n"
         "bad = [m for m in mods if m in sys.modules]\n"
         "print(','.join(bad))\n"

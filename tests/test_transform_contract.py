@@ -77,7 +77,7 @@ def user_transform():
 
 
 def small_intruders() -> pseudoanom.EmbeddedSource:
-    return pseudoanom.EmbeddedSource(n=6, size=16, sklearn_images=False)
+    return pseudoanom.EmbeddedSource(n=6, size=16)
 
 
 def build(name: str, **kwargs: Any) -> pseudoanom.Transform:

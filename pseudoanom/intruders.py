@@ -115,6 +115,43 @@ class IntruderSource:
         """Plain-dict form ``{"kind": ..., **constructor_args}`` (see :func:`from_dict`)."""
         return {"kind": self.kind, **self._init_args()}
 
+    def prepare(self) -> IntruderSource:
+        """Decode every item now and check it, so a bad file fails here, not mid-training.
+
+        Call it where a pipeline is built (:meth:`pseudoanom.Pipeline.prepare` does it for
+        each source): sources otherwise decode lazily, on the first draw of each item, which
+        in a training run is inside the input pipeline. Decoded items stay in the source's
+        cache as far as it holds them.
+
+        Returns
+        -------
+        IntruderSource
+            ``self``.
+
+        Raises
+        ------
+        IntruderSourceError
+            An item cannot be read or decoded (the message names the file), or decodes to
+            something other than a uint8 ``(H, W, 1 or 3)`` image.
+        """
+        if self.__dict__.get("_prepared"):  # checked already (a source shared by transforms)
+            return self
+        for i in range(len(self)):
+            img = self._load(i)
+            if (
+                not isinstance(img, np.ndarray)
+                or img.dtype != np.uint8
+                or img.ndim != 3
+                or img.shape[2] not in (1, 3)
+                or min(img.shape[:2]) < 1
+            ):
+                got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img)
+                raise IntruderSourceError(
+                    f"intruder {i} of {self!r} is not a uint8 (H, W, 1 or 3) image: got {got}"
+                )
+        self._prepared = True
+        return self
+
     # Pickling and deep copies (a PyTorch DataLoader's spawn workers, multiprocessing) carry the
     # settings only: a lock cannot be pickled, and decoded images are decoded again lazily
     # where the copy is used rather than shipped to every worker.

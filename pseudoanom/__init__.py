@@ -24,6 +24,7 @@ from .errors import (
     InvalidParameterError,
     PseudoAnomError,
     UnknownTransformError,
+    ValueRangeWarning,
 )
 from .intruders import (
     Cifar100Source,
@@ -72,6 +73,7 @@ __all__ = [
     "UnknownTransformError",
     "IntruderSourceError",
     "IntruderNotFoundError",
+    "ValueRangeWarning",
     "intruders",
     "masks",
 ]

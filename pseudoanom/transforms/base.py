@@ -114,6 +114,7 @@ class Transform:
             ``label`` 1 (an int8 ``(B,)`` array of ones for a batch); ``target`` is ``clip``.
         """
         if self.needs_video:
+            check_clip(clip, check_values=False)  # an empty clip says so first
             raise ValueError(
                 f"{self.name} reads frames beyond the clip: call "
                 f"{type(self).__name__}.from_video(video, start, length, rng=...) instead"

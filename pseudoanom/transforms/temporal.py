@@ -53,6 +53,8 @@ class SkipFrame(Transform):
     ) -> None:
         if isinstance(steps, (int, np.integer)):
             steps = (steps,)
+        if isinstance(steps, (str, bytes)):  # iterating it would report one character
+            raise InvalidParameterError(f"steps must be a sequence of ints, got {steps!r}")
         try:
             steps = tuple(sorted({check_positive_int(s, "steps", minimum=2) for s in steps}))
         except TypeError:

@@ -16,10 +16,10 @@ BUILTINS = {"smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"}
 
 
 @pytest.fixture
-def clean_registry(monkeypatch):
+def clean_registry():
     """Let a test register transforms / entry points without leaking them to other tests."""
-    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    with registry.preserved(fresh_entry_points=True):
+        yield
 
 
 class Invert(pseudoanom.Transform):
@@ -87,6 +87,19 @@ class FakeEntryPoint:
         if isinstance(self._obj, Exception):
             raise self._obj
         return self._obj
+
+
+def test_registered_and_preserved_restore_the_registry():
+    before, name = pseudoanom.available(), Invert.name
+    with registry.registered("invert_tmp", Invert) as cls:
+        assert cls is Invert and Invert.name == "invert_tmp"
+        assert pseudoanom.create("invert_tmp").to_dict()["name"] == "invert_tmp"
+    assert pseudoanom.available() == before and Invert.name == name
+    with registry.preserved():
+        pseudoanom.register("cutmix", override=True)(Invert)
+        assert registry.get("cutmix") is Invert
+    assert registry.get("cutmix") is pseudoanom.CutMix and pseudoanom.available() == before
+    Invert.name = name
 
 
 def test_entry_point_plugin_loaded_lazily(clean_registry, monkeypatch):

@@ -38,8 +38,11 @@ from .registry import available, create, from_dict, register
 from .result import PseudoAnomaly
 from .transforms import (
     CutMix,
+    Freeze,
     MixUpPatch,
+    NoisePatch,
     PatchTransform,
+    Reverse,
     SkipFrame,
     SmoothMixC,
     SmoothMixS,
@@ -62,6 +65,9 @@ __all__ = [
     "CutMix",
     "MixUpPatch",
     "SkipFrame",
+    "Reverse",
+    "Freeze",
+    "NoisePatch",
     "IntruderSource",
     "ImageFolderSource",
     "Cifar100Source",

@@ -136,6 +136,13 @@ def cases() -> dict[str, Callable[[], dict[str, str]]]:
             key = f"skip_frame/{'-'.join(map(str, steps))}/{dtype}"
             out[key] = lambda st=steps, d=dtype: _skip_case(st, d)
         out[f"pipeline/from_video/{dtype}"] = lambda d=dtype: _pipeline_video_case(d)
+        for name, label, kwargs in BEYOND:
+            for shape in SHAPES:
+                key = f"{name}/{label}/{dtype}/{'x'.join(map(str, shape))}"
+                out[key] = lambda n=name, k=kwargs, sh=shape, d=dtype: _beyond_case(n, k, sh, d)
+            out[f"{name}/{label}/from_video/{dtype}"] = lambda n=name, k=kwargs, d=dtype: (
+                _beyond_video_case(n, k, d)
+            )
         out[f"pipeline/batch/{dtype}"] = lambda d=dtype: _pipeline_batch_case(d)
     return out
 
@@ -210,6 +217,30 @@ def default_intruders_case() -> dict[str, str]:
     return _digest(results)
 
 
+# The transforms beyond the paper: (name, label, constructor kwargs).
+BEYOND = (
+    ("reverse", "whole", {}),
+    ("reverse", "segment", {"segment": True, "min_frames": 3}),
+    ("freeze", "default", {}),
+    ("freeze", "short", {"hold": (2, 3)}),
+    ("noise_patch", "default", {}),
+    ("noise_patch", "static-1octave", {"beta": 0, "octaves": 1}),
+    ("noise_patch", "far-fine", {"alpha": 1.0, "beta": 40, "octaves": 6, "noise_size": 24}),
+)
+
+
+def _beyond_case(name, kwargs, shape, dtype) -> dict[str, str]:
+    tr = pseudoanom.create(name, **kwargs)
+    clip = make_clip(shape, dtype)
+    return _digest([tr(clip, rng=seed) for seed in SEEDS])
+
+
+def _beyond_video_case(name, kwargs, dtype) -> dict[str, str]:
+    tr = pseudoanom.create(name, **kwargs)
+    video = make_clip((40, 16, 20, 1), dtype)
+    return _digest([tr.from_video(video, s, 8, rng=seed) for seed in SEEDS for s in (0, 9, 32)])
+
+
 def _skip_case(steps, dtype) -> dict[str, str]:
     tr = pseudoanom.create("skip_frame", steps=steps)
     video = make_clip((40, 16, 20, 1), dtype)
@@ -253,10 +284,10 @@ def test_every_case_is_recorded():
 
 def test_every_built_in_transform_is_covered():
     names = {label.split("/")[0] for label in _expected()}
-    assert set(PATCHES) | {"skip_frame", "pipeline"} == names
-    assert {"smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"} <= set(
-        pseudoanom.available()
-    )
+    builtins = {tr.name for tr in pseudoanom.transforms.BUILTINS}
+    assert builtins | {"pipeline"} == names
+    assert set(PATCHES) | {"skip_frame", "reverse", "freeze", "noise_patch"} == builtins
+    assert builtins <= set(pseudoanom.available())
 
 
 if __name__ == "__main__":

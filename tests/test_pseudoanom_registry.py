@@ -12,7 +12,16 @@ import pytest
 import pseudoanom
 from pseudoanom import registry
 
-BUILTINS = {"smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"}
+BUILTINS = {
+    "smoothmix_s",
+    "smoothmix_c",
+    "cutmix",
+    "mixup_patch",
+    "skip_frame",
+    "reverse",
+    "freeze",
+    "noise_patch",
+}
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from .errors import (
     InvalidParameterError,
     PseudoAnomError,
     UnknownTransformError,
+    ValueRangeWarning,
 )
 from .intruders import (
     Cifar100Source,
@@ -37,8 +38,11 @@ from .registry import available, create, from_dict, register
 from .result import PseudoAnomaly
 from .transforms import (
     CutMix,
+    Freeze,
     MixUpPatch,
+    NoisePatch,
     PatchTransform,
+    Reverse,
     SkipFrame,
     SmoothMixC,
     SmoothMixS,
@@ -61,6 +65,9 @@ __all__ = [
     "CutMix",
     "MixUpPatch",
     "SkipFrame",
+    "Reverse",
+    "Freeze",
+    "NoisePatch",
     "IntruderSource",
     "ImageFolderSource",
     "Cifar100Source",
@@ -72,6 +79,7 @@ __all__ = [
     "UnknownTransformError",
     "IntruderSourceError",
     "IntruderNotFoundError",
+    "ValueRangeWarning",
     "intruders",
     "masks",
 ]

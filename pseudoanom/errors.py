@@ -15,6 +15,7 @@ __all__ = [
     "UnknownTransformError",
     "IntruderSourceError",
     "IntruderNotFoundError",
+    "ValueRangeWarning",
 ]
 
 
@@ -40,3 +41,8 @@ class IntruderSourceError(PseudoAnomError, ValueError):
 
 class IntruderNotFoundError(PseudoAnomError, FileNotFoundError):
     """An intruder path does not exist."""
+
+
+class ValueRangeWarning(UserWarning):
+    """A float clip is valid for its ``value_range`` but looks like it uses another one
+    (values all in [0, 1] with the default ``(-1, 1)``)."""

@@ -17,6 +17,7 @@ import os
 import pickle
 import tarfile
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -113,6 +114,43 @@ class IntruderSource:
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form ``{"kind": ..., **constructor_args}`` (see :func:`from_dict`)."""
         return {"kind": self.kind, **self._init_args()}
+
+    def prepare(self) -> IntruderSource:
+        """Decode every item now and check it, so a bad file fails here, not mid-training.
+
+        Call it where a pipeline is built (:meth:`pseudoanom.Pipeline.prepare` does it for
+        each source): sources otherwise decode lazily, on the first draw of each item, which
+        in a training run is inside the input pipeline. Decoded items stay in the source's
+        cache as far as it holds them.
+
+        Returns
+        -------
+        IntruderSource
+            ``self``.
+
+        Raises
+        ------
+        IntruderSourceError
+            An item cannot be read or decoded (the message names the file), or decodes to
+            something other than a uint8 ``(H, W, 1 or 3)`` image.
+        """
+        if self.__dict__.get("_prepared"):  # checked already (a source shared by transforms)
+            return self
+        for i in range(len(self)):
+            img = self._load(i)
+            if (
+                not isinstance(img, np.ndarray)
+                or img.dtype != np.uint8
+                or img.ndim != 3
+                or img.shape[2] not in (1, 3)
+                or min(img.shape[:2]) < 1
+            ):
+                got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img)
+                raise IntruderSourceError(
+                    f"intruder {i} of {self!r} is not a uint8 (H, W, 1 or 3) image: got {got}"
+                )
+        self._prepared = True
+        return self
 
     # Pickling and deep copies (a PyTorch DataLoader's spawn workers, multiprocessing) carry the
     # settings only: a lock cannot be pickled, and decoded images are decoded again lazily
@@ -469,31 +507,41 @@ class EmbeddedSource(IntruderSource):
 
     The bank holds ``n`` images of ``size`` x ``size`` RGB, cycling through four families:
     random filled shapes, oriented sine gratings, smooth noise blobs and (rotated)
-    checkerboards. When scikit-learn happens to be installed (and ``sklearn_images``), its two
-    sample photographs (china, flower) are appended, downscaled to at most 160 px.
+    checkerboards. It is generated from ``seed`` with NumPy and OpenCV only, so the same seed
+    gives the same images, and the same transform outputs, on every install.
 
     Parameters
     ----------
     n : int
-        Number of procedural images.
+        Number of images.
     size : int
         Their side in pixels.
     seed : int
         Seed of the bank (the bank is fixed by it; which image is drawn comes from the rng
         passed to :meth:`sample`).
-    sklearn_images : bool
-        Add scikit-learn's sample images if sklearn is importable (imported lazily).
+    sklearn_images : bool or None
+        Accepted so that configs written by pseudoanom 0.1 still load, and otherwise ignored:
+        the bank never holds scikit-learn's sample photos. ``True`` (what such a config says
+        when it was written with scikit-learn installed) warns that those runs drew from two
+        more images, so their pseudo anomalies are not reproduced bit for bit.
     """
 
     kind = "embedded"
 
     def __init__(
-        self, n: int = 48, size: int = 64, seed: int = 0, sklearn_images: bool = True
+        self, n: int = 48, size: int = 64, seed: int = 0, sklearn_images: bool | None = None
     ) -> None:
         self.n = check_positive_int(n, "n")
         self.size = check_positive_int(size, "size", minimum=8)
         self.seed = check_positive_int(seed, "seed", minimum=0)
-        self.sklearn_images = bool(sklearn_images)
+        if sklearn_images:
+            warnings.warn(
+                "EmbeddedSource(sklearn_images=True) is ignored: the embedded intruders are the "
+                "same procedural images on every install (runs made with scikit-learn installed "
+                "also drew its two sample photos)",
+                UserWarning,
+                stacklevel=2,
+            )
         self.__dict__.update(self._fresh_state())
 
     def _fresh_state(self) -> dict[str, Any]:
@@ -501,32 +549,25 @@ class EmbeddedSource(IntruderSource):
 
     @property
     def bank(self) -> list[np.ndarray]:
-        """The images, uint8 ``(size, size, 3)`` (plus the sklearn photos), built on first use."""
+        """The images, uint8 ``(size, size, 3)``, built on first use."""
         with self._lock:
             if self._bank is None:
                 rng = np.random.default_rng(self.seed)
                 makers = (_shapes, _grating, _blobs, _checker)
                 bank = [makers[i % 4](rng, self.size) for i in range(self.n)]
-                if self.sklearn_images:
-                    bank += _sklearn_images()
                 for img in bank:
                     img.setflags(write=False)
                 self._bank = bank
             return self._bank
 
     def __len__(self) -> int:
-        return len(self.bank)
+        return self.n
 
     def _load(self, index: int) -> np.ndarray:
         return self.bank[index]
 
     def _init_args(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "size": self.size,
-            "seed": self.seed,
-            "sklearn_images": self.sklearn_images,
-        }
+        return {"n": self.n, "size": self.size, "seed": self.seed}
 
 
 def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -577,23 +618,6 @@ def _checker(rng: np.random.Generator, s: int) -> np.ndarray:
     img[:] = _colour(rng)
     img[on] = _colour(rng)
     return img
-
-
-def _sklearn_images() -> list[np.ndarray]:
-    try:
-        from sklearn.datasets import load_sample_images  # optional, imported only here
-    except ImportError:
-        return []
-    try:
-        images = load_sample_images().images
-    except Exception:  # missing PIL or data files: the procedural bank is enough
-        return []
-    out = []
-    for img in images:
-        scale = 160.0 / max(img.shape[:2])
-        size = (round(img.shape[1] * scale), round(img.shape[0] * scale))
-        out.append(cv2.resize(np.asarray(img, np.uint8), size, interpolation=cv2.INTER_AREA))
-    return out
 
 
 def from_dict(d: dict[str, Any]) -> IntruderSource:

@@ -86,6 +86,28 @@ class Pipeline:
         self.value_range: tuple[float, float] = ranges.pop()
         self.needs_video = any(t.needs_video for t in self.transforms)
 
+    def prepare(self) -> Pipeline:
+        """Decode and check every intruder source of the pipeline now (:meth:`Transform.prepare`).
+
+        Sources decode lazily; a training loop calls this once where it builds the pipeline,
+        so a corrupt or unreadable intruder file fails there with the one-line
+        ``IntruderSourceError`` that ``pseudoanom preview`` gives, not at some later draw
+        inside the input pipeline.
+
+        Returns
+        -------
+        Pipeline
+            ``self``.
+
+        Raises
+        ------
+        IntruderSourceError
+            A source holds a file that cannot be read or decoded (the message names it).
+        """
+        for t in self.transforms:
+            t.prepare()  # a source shared by several transforms is checked once
+        return self
+
     @staticmethod
     def _as_transform(t: Any) -> Transform:
         if isinstance(t, Transform):

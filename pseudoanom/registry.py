@@ -13,10 +13,11 @@ Entry points are read once, lazily, on the first lookup of a name that is not re
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import InvalidParameterError, UnknownTransformError
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # annotations only: pseudoanom.pipeline imports this module
 __all__ = [
     "ENTRY_POINT_GROUP",
     "register",
+    "registered",
+    "preserved",
     "available",
     "get",
     "create",
@@ -88,6 +91,53 @@ def register(name: str, *, override: bool = False) -> Callable[[type[T]], type[T
     return deco
 
 
+@contextlib.contextmanager
+def registered(name: str, cls: type[T], *, override: bool = False) -> Iterator[type[T]]:
+    """Register ``cls`` as ``name`` for the duration of a ``with`` block (tests, notebooks).
+
+    On exit the registry is as before: ``name`` is unregistered, or registered to the class
+    it had, and ``cls.name`` is restored. Arguments as for :func:`register`.
+
+    Examples
+    --------
+    >>> with pseudoanom.registry.registered("invert_patch", InvertPatch):
+    ...     pseudoanom.testing.check_transform(pseudoanom.create("invert_patch"))
+    """
+    with _lock:
+        old, old_name = _registry.get(name), getattr(cls, "name", "")
+    register(name, override=override)(cls)
+    try:
+        yield cls
+    finally:
+        with _lock:
+            if old is None:
+                _registry.pop(name, None)
+            else:
+                _registry[name] = old
+            cls.name = old_name
+
+
+@contextlib.contextmanager
+def preserved(*, fresh_entry_points: bool = False) -> Iterator[None]:
+    """Put the registry back as it was when the ``with`` block ends (for tests).
+
+    Whatever the block registers, directly or by loading entry points, is forgotten. With
+    ``fresh_entry_points``, entry points are read again on the first lookup inside the block.
+    """
+    global _entry_points_loaded
+    with _lock:
+        saved, loaded = dict(_registry), _entry_points_loaded
+        if fresh_entry_points:
+            _entry_points_loaded = False
+    try:
+        yield
+    finally:
+        with _lock:
+            _registry.clear()
+            _registry.update(saved)
+            _entry_points_loaded = loaded
+
+
 def _load_entry_points() -> None:
     """Import the ``pseudoanom.transforms`` entry points once (a broken one only warns)."""
     global _entry_points_loaded
@@ -111,13 +161,6 @@ def _load_entry_points() -> None:
             # An entry point may name the class itself, or a module that registers on import.
             if isinstance(obj, type) and issubclass(obj, Transform) and ep.name not in _registry:
                 register(ep.name)(obj)
-
-
-def _reset_entry_points() -> None:
-    """Forget that entry points were loaded (for tests); plug-ins stay registered."""
-    global _entry_points_loaded
-    with _lock:
-        _entry_points_loaded = False
 
 
 def available() -> list[str]:

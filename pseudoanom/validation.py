@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from .errors import (
     InvalidParameterError,
     PseudoAnomError,
     UnknownTransformError,
+    ValueRangeWarning,
 )
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "UnknownTransformError",
     "IntruderSourceError",
     "IntruderNotFoundError",
+    "ValueRangeWarning",
     "as_generator",
     "check_clip",
     "check_video",
@@ -199,7 +202,10 @@ def check_clip(
         want = "(T, H, W, C) or a batch (B, T, H, W, C)" if allow_batch else "(T, H, W, C)"
         raise InvalidClipError(f"{name} must have shape {want}, got shape {clip.shape}")
     if min(clip.shape) == 0:
-        raise InvalidClipError(f"{name} has an empty axis: shape {clip.shape}")
+        axes = ("B", "K" if name == "video" else "T", "H", "W", "C")[-clip.ndim :]
+        empty = ", ".join(f"{a} = 0" for a, n in zip(axes, clip.shape, strict=True) if n == 0)
+        what = "no frames" if clip.shape[-4] == 0 else "an empty axis"
+        raise InvalidClipError(f"{name} is empty: {what} ({empty}; shape {clip.shape})")
     if clip.shape[-1] not in (1, 3):
         raise InvalidClipError(
             f"{name} must have 1 or 3 channels in its last axis (T, H, W, C), "
@@ -296,7 +302,7 @@ class ExtremaTracker:
     def ok(self) -> bool:
         """True if :meth:`check` would pass."""
         try:
-            _check_extrema(self.lo, self.hi, self.name, self.value_range)
+            _check_extrema(self.lo, self.hi, self.name, self.value_range, warn=False)
         except InvalidClipError:
             return False
         return True
@@ -307,7 +313,11 @@ class ExtremaTracker:
 
 
 def _check_extrema(
-    lo_v: float, hi_v: float, name: str, value_range: tuple[float, float] | None
+    lo_v: float,
+    hi_v: float,
+    name: str,
+    value_range: tuple[float, float] | None,
+    warn: bool = True,
 ) -> None:
     if not (math.isfinite(lo_v) and math.isfinite(hi_v)):
         raise InvalidClipError(f"{name} contains NaN or inf values")
@@ -318,6 +328,17 @@ def _check_extrema(
             raise InvalidClipError(
                 f"{name} values span [{lo_v:g}, {hi_v:g}], outside value_range ({lo:g}, {hi:g}); "
                 "pass the clip's real range as value_range=(lo, hi)"
+            )
+        # Valid, but frames scaled to [0, 1] (frames / 255) look just like this: a bright
+        # clip in [-1, 1] may too, so it is a warning (shown once per process), not an error.
+        if warn and (lo, hi) == (-1.0, 1.0) and 0.0 <= lo_v < hi_v <= 1.0:
+            warnings.warn(
+                # No values in the text: the default filter then shows it once, not per clip.
+                f"{name} values all lie in [0, 1] but value_range is (-1, 1): if the frames "
+                "are scaled to [0, 1], pass value_range=(0.0, 1.0), else intruder pixels are "
+                "blended in the wrong range",
+                ValueRangeWarning,
+                stacklevel=2,
             )
 
 

@@ -46,7 +46,7 @@ def test_same_seed_same_output_different_seed_differs(name):
 def test_augmentation_draws_come_from_the_seed():
     """One fixed image, no crop/flip: all variety between seeds comes from the augmentation."""
     img = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
-    src = pseudoanom.EmbeddedSource(n=1, sklearn_images=False)
+    src = pseudoanom.EmbeddedSource(n=1)
     src._bank = [img]
     kw = {"intruders": src, "crop_scale": (1, 1), "hflip": False, "beta": 0, "alpha": 0.3}
     clip = np.zeros((2, 64, 64, 3), np.uint8)

@@ -8,6 +8,8 @@ into public classes and kernel functions; a refactor must keep them. Regenerate 
 purpose (a deliberate change of the outputs):
 
     python tests/test_pseudoanom_digests.py --write
+
+A new case (a new transform) is recorded without touching the others by ``--add``.
 """
 
 from __future__ import annotations
@@ -63,8 +65,7 @@ class MovingFrames(IntruderSource):
 
 
 def embedded() -> IntruderSource:
-    # No scikit-learn photos: the bank must not depend on what is installed.
-    return pseudoanom.EmbeddedSource(n=8, size=16, sklearn_images=False)
+    return pseudoanom.EmbeddedSource(n=8, size=16)
 
 
 def make_clip(shape: tuple[int, ...], dtype: str, value_range=(-1.0, 1.0), seed: int = 0):
@@ -129,11 +130,19 @@ def cases() -> dict[str, Callable[[], dict[str, str]]]:
                     key = f"{name}/apply/{content}{'-footprint' if full else ''}/{dtype}"
                     out[key] = lambda n=name, c=content, f=full, d=dtype: _apply_case(n, c, f, d)
     out["smoothmix_s/albumentations"] = _albumentations_case
+    out["smoothmix_s/default-intruders"] = default_intruders_case
     for dtype in DTYPES:
         for steps in ((2, 3, 4, 5), (2,), (3, 7)):
             key = f"skip_frame/{'-'.join(map(str, steps))}/{dtype}"
             out[key] = lambda st=steps, d=dtype: _skip_case(st, d)
         out[f"pipeline/from_video/{dtype}"] = lambda d=dtype: _pipeline_video_case(d)
+        for name, label, kwargs in BEYOND:
+            for shape in SHAPES:
+                key = f"{name}/{label}/{dtype}/{'x'.join(map(str, shape))}"
+                out[key] = lambda n=name, k=kwargs, sh=shape, d=dtype: _beyond_case(n, k, sh, d)
+            out[f"{name}/{label}/from_video/{dtype}"] = lambda n=name, k=kwargs, d=dtype: (
+                _beyond_video_case(n, k, d)
+            )
         out[f"pipeline/batch/{dtype}"] = lambda d=dtype: _pipeline_batch_case(d)
     return out
 
@@ -193,6 +202,45 @@ def _albumentations_case() -> dict[str, str]:
     return _digest(results)
 
 
+def default_intruders_case() -> dict[str, str]:
+    """20 seeded calls of ``smoothmix_s`` with the default (embedded) intruders, both contents.
+
+    The same on every install: tests/test_pseudoanom_install.py runs it where scikit-learn
+    cannot be imported and where it can.
+    """
+    results = []
+    for content in ("window", "object"):
+        tr = pseudoanom.create("smoothmix_s", content=content)
+        for dtype in DTYPES:
+            clip = make_clip((8, 48, 48, 1), dtype)
+            results += [tr(clip, rng=seed) for seed in range(20)]
+    return _digest(results)
+
+
+# The transforms beyond the paper: (name, label, constructor kwargs).
+BEYOND = (
+    ("reverse", "whole", {}),
+    ("reverse", "segment", {"segment": True, "min_frames": 3}),
+    ("freeze", "default", {}),
+    ("freeze", "short", {"hold": (2, 3)}),
+    ("noise_patch", "default", {}),
+    ("noise_patch", "static-1octave", {"beta": 0, "octaves": 1}),
+    ("noise_patch", "far-fine", {"alpha": 1.0, "beta": 40, "octaves": 6, "noise_size": 24}),
+)
+
+
+def _beyond_case(name, kwargs, shape, dtype) -> dict[str, str]:
+    tr = pseudoanom.create(name, **kwargs)
+    clip = make_clip(shape, dtype)
+    return _digest([tr(clip, rng=seed) for seed in SEEDS])
+
+
+def _beyond_video_case(name, kwargs, dtype) -> dict[str, str]:
+    tr = pseudoanom.create(name, **kwargs)
+    video = make_clip((40, 16, 20, 1), dtype)
+    return _digest([tr.from_video(video, s, 8, rng=seed) for seed in SEEDS for s in (0, 9, 32)])
+
+
 def _skip_case(steps, dtype) -> dict[str, str]:
     tr = pseudoanom.create("skip_frame", steps=steps)
     video = make_clip((40, 16, 20, 1), dtype)
@@ -236,16 +284,19 @@ def test_every_case_is_recorded():
 
 def test_every_built_in_transform_is_covered():
     names = {label.split("/")[0] for label in _expected()}
-    assert set(PATCHES) | {"skip_frame", "pipeline"} == names
-    assert {"smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"} <= set(
-        pseudoanom.available()
-    )
+    builtins = {tr.name for tr in pseudoanom.transforms.BUILTINS}
+    assert builtins | {"pipeline"} == names
+    assert set(PATCHES) | {"skip_frame", "reverse", "freeze", "noise_patch"} == builtins
+    assert builtins <= set(pseudoanom.available())
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        raise SystemExit("usage: python tests/test_pseudoanom_digests.py --write")
-    table = {label: make() for label, make in sorted(cases().items())}
+    if sys.argv[1:] not in (["--write"], ["--add"]):
+        raise SystemExit("usage: python tests/test_pseudoanom_digests.py --write | --add")
+    # --add records only the cases without a digest and leaves every recorded one as it is.
+    table = _expected() if sys.argv[1] == "--add" else {}
+    table.update({label: make() for label, make in sorted(cases().items()) if label not in table})
+    table = dict(sorted(table.items()))
     DIGESTS.parent.mkdir(parents=True, exist_ok=True)
     DIGESTS.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     print(f"wrote {len(table)} digests to {DIGESTS.relative_to(REPO)}")

@@ -135,14 +135,23 @@ def test_video_frames(tmp_path):
 
 
 def test_embedded_is_seeded_and_varied():
-    a = EmbeddedSource(n=8, size=32, seed=1, sklearn_images=False)
-    b = EmbeddedSource(n=8, size=32, seed=1, sklearn_images=False)
-    c = EmbeddedSource(n=8, size=32, seed=2, sklearn_images=False)
+    a = EmbeddedSource(n=8, size=32, seed=1)
+    b = EmbeddedSource(n=8, size=32, seed=1)
+    c = EmbeddedSource(n=8, size=32, seed=2)
     assert len(a) == 8
     assert all(np.array_equal(x, y) for x, y in zip(a.bank, b.bank, strict=True))
     assert not all(np.array_equal(x, y) for x, y in zip(a.bank, c.bank, strict=True))
     assert all(img.dtype == np.uint8 and img.shape == (32, 32, 3) for img in a.bank)
     assert len({float(img.std()) for img in a.bank}) == 8  # all different textures
+
+
+def test_embedded_configs_of_older_versions_load_and_true_warns():
+    # pseudoanom 0.1 wrote ``sklearn_images`` (and took scikit-learn's photos when True).
+    old = {"kind": "embedded", "n": 8, "size": 16, "seed": 1, "sklearn_images": False}
+    assert intruders.from_dict(old).to_dict() == {"kind": "embedded", "n": 8, "size": 16, "seed": 1}
+    with pytest.warns(UserWarning, match=r"sklearn_images=True\) is ignored"):
+        src = intruders.from_dict({**old, "sklearn_images": True})
+    assert len(src) == 8 and len(src.bank) == 8
 
 
 def test_fit_intruder_deterministic_and_shaped():

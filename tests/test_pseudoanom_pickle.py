@@ -30,7 +30,7 @@ def _sources(tmp_path):
     data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
     (cifar / "train").write_bytes(pickle.dumps({b"data": data}, protocol=2))
     return [
-        pseudoanom.EmbeddedSource(n=8, size=16, sklearn_images=False),
+        pseudoanom.EmbeddedSource(n=8, size=16),
         pseudoanom.ImageFolderSource(folder),
         pseudoanom.VideoFramesSource(tmp_path / "frames"),
         pseudoanom.Cifar100Source(tmp_path),

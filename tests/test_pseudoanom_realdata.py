@@ -44,7 +44,8 @@ def test_ped2_with_cifar_and_ped2_intruders(shared_datasets, tmp_path):
     args = ["preview", "--frames", str(frames / "01"), "--intruders", str(cifar)]
     assert main([*args, "--out", str(out), "--seed", "1", "--size", "64", "--tile", "48"]) == 0
     grid = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
-    assert grid is not None and grid.shape[0] == 22 + 6 * 48  # normal + 5 transforms
+    rows = 1 + len(pseudoanom.available())  # the normal clip, then every registered transform
+    assert grid is not None and grid.shape[0] == 22 + rows * 48
 
 
 def test_window_content_is_smoother_than_object_content(shared_datasets):

@@ -12,14 +12,23 @@ import pytest
 import pseudoanom
 from pseudoanom import registry
 
-BUILTINS = {"smoothmix_s", "smoothmix_c", "cutmix", "mixup_patch", "skip_frame"}
+BUILTINS = {
+    "smoothmix_s",
+    "smoothmix_c",
+    "cutmix",
+    "mixup_patch",
+    "skip_frame",
+    "reverse",
+    "freeze",
+    "noise_patch",
+}
 
 
 @pytest.fixture
-def clean_registry(monkeypatch):
+def clean_registry():
     """Let a test register transforms / entry points without leaking them to other tests."""
-    monkeypatch.setattr(registry, "_registry", dict(registry._registry))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    with registry.preserved(fresh_entry_points=True):
+        yield
 
 
 class Invert(pseudoanom.Transform):
@@ -89,6 +98,19 @@ class FakeEntryPoint:
         return self._obj
 
 
+def test_registered_and_preserved_restore_the_registry():
+    before, name = pseudoanom.available(), Invert.name
+    with registry.registered("invert_tmp", Invert) as cls:
+        assert cls is Invert and Invert.name == "invert_tmp"
+        assert pseudoanom.create("invert_tmp").to_dict()["name"] == "invert_tmp"
+    assert pseudoanom.available() == before and Invert.name == name
+    with registry.preserved():
+        pseudoanom.register("cutmix", override=True)(Invert)
+        assert registry.get("cutmix") is Invert
+    assert registry.get("cutmix") is pseudoanom.CutMix and pseudoanom.available() == before
+    Invert.name = name
+
+
 def test_entry_point_plugin_loaded_lazily(clean_registry, monkeypatch):
     good = FakeEntryPoint("plugin_invert", type("PluginInvert", (Invert,), {}))
     broken = FakeEntryPoint("plugin_broken", ImportError("no such module"))
@@ -115,8 +137,7 @@ def test_import_does_not_load_frameworks():
     code = (
         "import sys, numpy as np, pseudoanom\n"
         "pseudoanom.available()\n"
-        "pseudoanom.create('smoothmix_s', intruders=pseudoanom.EmbeddedSource("
-        "sklearn_images=False))(np.zeros((2, 16, 16, 1), np.uint8), rng=0)\n"
+        "pseudoanom.create('smoothmix_s')(np.zeros((2, 16, 16, 1), np.uint8), rng=0)\n"
         "mods = ('tensorflow', 'keras', 'torch', 'sklearn', 'jax')\n"
         "bad = [m for m in mods if m in sys.modules]\n"
         "print(','.join(bad))\n"

@@ -18,7 +18,8 @@ E = pseudoanom
         (np.zeros((8, 16, 16), np.uint8), E.InvalidClipError, r"\(T, H, W, C\).*\(8, 16, 16\)"),
         (np.zeros((1, 2, 8, 16, 16, 1), np.uint8), E.InvalidClipError, "got shape"),
         (np.zeros((8, 16, 16, 2), np.uint8), E.InvalidClipError, "1 or 3 channels"),
-        (np.zeros((0, 16, 16, 1), np.uint8), E.InvalidClipError, "empty axis"),
+        (np.zeros((0, 16, 16, 1), np.uint8), E.InvalidClipError, r"no frames \(T = 0"),
+        (np.zeros((8, 0, 16, 1), np.uint8), E.InvalidClipError, r"empty axis \(H = 0"),
         (np.zeros((8, 16, 16, 1), np.float64), TypeError, "float64"),
         (np.zeros((8, 16, 16, 1), np.int16), TypeError, "uint8 or float32"),
         ([[0]], TypeError, "numpy.ndarray"),
@@ -46,6 +47,42 @@ def test_out_of_range_float():
     with pytest.raises(E.InvalidClipError, match="value_range"):
         pseudoanom.create("smoothmix_s")(clip, rng=0)  # default (-1, 1)
     assert pseudoanom.create("smoothmix_s", value_range=(0, 255))(clip, rng=0).label == 1
+
+
+def test_skip_frame_steps_given_as_a_string_is_named_whole():
+    with pytest.raises(E.InvalidParameterError, match="got 'abc'"):
+        pseudoanom.create("skip_frame", steps="abc")
+    with pytest.raises(E.InvalidParameterError, match="got 'abc'"):
+        pseudoanom.Pipeline.from_dict(
+            {"name": "pipeline", "params": {"transforms": [{"name": "skip_frame",
+             "params": {"steps": "abc"}}]}}
+        )  # fmt: skip
+
+
+def test_skip_frame_on_an_empty_clip_says_it_is_empty():
+    empty = np.zeros((0, 16, 16, 1), np.uint8)
+    skip = pseudoanom.create("skip_frame")
+    for call in (lambda: skip(empty, rng=0), lambda: skip.from_video(empty, 0, 8, rng=0)):
+        with pytest.raises(E.InvalidClipError, match=r"is empty: no frames \([TK] = 0") as err:
+            call()
+        assert "beyond" not in str(err.value)
+    with pytest.raises(ValueError, match="from_video"):  # a non-empty clip: the usual hint
+        skip(np.zeros((8, 16, 16, 1), np.uint8), rng=0)
+
+
+def test_float_clip_in_zero_one_warns_once_and_is_still_valid():
+    import warnings
+
+    clip = make_clip()
+    unit = (clip + 1) / 2  # [0, 1], as frames / 255 are
+    with pytest.warns(E.ValueRangeWarning, match=r"value_range=\(0.0, 1.0\)"):
+        res = pseudoanom.create("cutmix")(unit, rng=0)
+    assert res.label == 1 and res.clip.dtype == np.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pseudoanom.create("cutmix", value_range=(0.0, 1.0))(unit, rng=0)  # the right range
+        pseudoanom.create("cutmix")(clip, rng=0)  # [-1, 1] values
+        pseudoanom.create("cutmix")(np.zeros((4, 8, 8, 1), np.float32), rng=0)  # constant
 
 
 @pytest.mark.parametrize(

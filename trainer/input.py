@@ -78,7 +78,8 @@ def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
                 f"config key 'pipeline': params.transforms[{i}] ({entry['name']}): {e}"
             ) from None
     try:
-        return pseudoanom.Pipeline(transforms, weights=params["weights"], p=params["p"])
+        # prepare(): decode and check every intruder now, not mid-fit inside tf.data.
+        return pseudoanom.Pipeline(transforms, weights=params["weights"], p=params["p"]).prepare()
     except ValueError as e:
         raise ConfigError(f"config key 'pipeline': {e}") from None
 

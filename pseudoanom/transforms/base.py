@@ -114,6 +114,7 @@ class Transform:
             ``label`` 1 (an int8 ``(B,)`` array of ones for a batch); ``target`` is ``clip``.
         """
         if self.needs_video:
+            check_clip(clip, check_values=False)  # an empty clip says so first
             raise ValueError(
                 f"{self.name} reads frames beyond the clip: call "
                 f"{type(self).__name__}.from_video(video, start, length, rng=...) instead"
@@ -159,6 +160,18 @@ class Transform:
         """
         clip = video_clip(video, start, length, self.value_range, not self.checks_values)
         return self._one(clip, as_generator(rng))
+
+    def prepare(self) -> Transform:
+        """Decode and check the intruder sources this transform draws from (see
+        :meth:`IntruderSource.prepare <pseudoanom.intruders.IntruderSource.prepare>`).
+
+        Any constructor argument that is an intruder source counts, in a plug-in's transform
+        too. Returns ``self``; raises ``IntruderSourceError`` naming a bad file.
+        """
+        for value in self.get_init_args().values():
+            if isinstance(value, IntruderSource):
+                value.prepare()
+        return self
 
     def get_init_args(self) -> dict[str, Any]:
         """Constructor arguments of this instance, keyed by parameter name."""

@@ -34,7 +34,16 @@ from ..validation import (
 from . import functional as F
 from .base import Transform, to_builtin
 
-__all__ = ["PatchTransform", "SmoothMixS", "SmoothMixC", "CutMix", "MixUpPatch", "PATCH_CONTENTS"]
+__all__ = [
+    "PatchTransform",
+    "SmoothMixS",
+    "SmoothMixC",
+    "CutMix",
+    "MixUpPatch",
+    "NoisePatch",
+    "smooth_noise",
+    "PATCH_CONTENTS",
+]
 
 # Where a patch's pixels come from (see PatchTransform): the paper's window over an intruder
 # stretched to the frame, or our variant, an intruder crop that travels with the patch.
@@ -516,3 +525,97 @@ class MixUpPatch(CutMix):
 
     name = "mixup_patch"
     blend = 0.5
+
+
+def smooth_noise(rng: np.random.Generator, size: int, octaves: int) -> np.ndarray:
+    """Perlin-like value noise, uint8 ``(size, size, 3)`` spanning [0, 255].
+
+    ``octaves`` random grids (3, 5, 9, ... points a side) are each interpolated to ``size``
+    with the smoothstep fade of value/Perlin noise (corners aligned) and summed with halving
+    weights. NumPy only, so the bits are the same on every machine; all randomness comes
+    from ``rng``.
+    """
+    pos = np.linspace(0.0, 1.0, size)
+    acc = np.zeros((size, size, 3), np.float64)
+    for o in range(octaves):
+        cells = 2 ** (o + 1)
+        grid = rng.random((cells + 1, cells + 1, 3))
+        x = pos * cells
+        i0 = np.minimum(x.astype(np.intp), cells - 1)
+        f = x - i0
+        f = f * f * (3.0 - 2.0 * f)  # smoothstep fade
+        rows = grid[i0] + (grid[i0 + 1] - grid[i0]) * f[:, None, None]
+        acc += (rows[:, i0] + (rows[:, i0 + 1] - rows[:, i0]) * f[None, :, None]) * 0.5**o
+    lo, hi = acc.min(), acc.max()
+    return np.rint((acc - lo) * (255.0 / max(hi - lo, 1e-9))).astype(np.uint8)
+
+
+class _NoiseIntruders(IntruderSource):
+    """A fresh smooth-noise image per draw (what :class:`NoisePatch` blends in)."""
+
+    kind = "smooth_noise"
+
+    def __init__(self, size: int, octaves: int) -> None:
+        self.size, self.octaves = size, octaves
+
+    def __len__(self) -> int:
+        return 0  # nothing to decode or check: every draw is generated
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return smooth_noise(rng, self.size, self.octaves)
+
+    def _init_args(self) -> dict[str, Any]:
+        return {"size": self.size, "octaves": self.octaves}
+
+
+class NoisePatch(SmoothMixS):
+    """Noise patch: smooth (Perlin-like) noise blended in a moving SmoothMix-square region.
+
+    After anomalib's ``PerlinAnomalyGenerator`` (Perlin noise as a synthetic anomaly for
+    images) and DDL (2024, noise inside object masks), moved to video with this library's
+    patch machinery: the region is :class:`SmoothMixS`'s soft-edged box with its size drawn
+    from ``alpha`` and its centre's random walk from ``beta`` (Eq. 6); its content is a new
+    noise image per pseudo anomaly (sum of ``octaves`` interpolated random grids, stretched to
+    [0, 255]), resized to the box and carried with it like ``content="object"``. It imitates
+    texture that belongs to no object of the scene (a smudge, glare, a flicker) rather than
+    a foreign object. Ours, beyond the paper.
+
+    Parameters
+    ----------
+    alpha, beta, min_size, value_range
+        As for :class:`PatchTransform` (defaults the paper's SmoothMix-S settings).
+    octaves : int
+        Noise octaves, 1..6 (1: one smooth blob; more: finer detail on top).
+    noise_size : int
+        Side of the generated noise image before it is resized to the patch, >= 8.
+    """
+
+    name = "noise_patch"
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        beta: float = 10.0,
+        min_size: int = 10,
+        octaves: int = 4,
+        noise_size: int = 64,
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ) -> None:
+        self.octaves = check_positive_int(octaves, "octaves")
+        if self.octaves > 6:
+            raise InvalidParameterError(f"octaves must be in 1..6, got {octaves}")
+        self.noise_size = check_positive_int(noise_size, "noise_size", minimum=8)
+        super().__init__(
+            alpha=alpha,
+            beta=beta,
+            intruders=_NoiseIntruders(self.noise_size, self.octaves),
+            min_size=min_size,
+            crop_scale=(1.0, 1.0),
+            hflip=False,
+            value_range=value_range,
+            content="object",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form: only the parameters of ``__init__`` (no intruders)."""
+        return Transform.to_dict(self)

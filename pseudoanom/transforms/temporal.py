@@ -1,4 +1,5 @@
-"""The temporal pseudo anomaly of the paper (Sec. 3.3): ``skip_frame``."""
+"""Temporal pseudo anomalies: the paper's ``skip_frame`` (Sec. 3.3), and ``reverse`` and
+``freeze`` (beyond the paper)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ..result import LazyMask, PseudoAnomaly
 from ..validation import (
     ExtremaTracker,
     as_generator,
+    check_clip,
     check_finite_range,
     check_positive_int,
     check_shape,
@@ -20,7 +22,7 @@ from ..validation import (
 )
 from .base import Transform, video_clip
 
-__all__ = ["SkipFrame"]
+__all__ = ["SkipFrame", "Reverse", "Freeze"]
 
 
 class SkipFrame(Transform):
@@ -53,6 +55,8 @@ class SkipFrame(Transform):
     ) -> None:
         if isinstance(steps, (int, np.integer)):
             steps = (steps,)
+        if isinstance(steps, (str, bytes)):  # iterating it would report one character
+            raise InvalidParameterError(f"steps must be a sequence of ints, got {steps!r}")
         try:
             steps = tuple(sorted({check_positive_int(s, "steps", minimum=2) for s in steps}))
         except TypeError:
@@ -182,3 +186,137 @@ class SkipFrame(Transform):
             if not tracker.ok():  # the whole check gives the usual error and message
                 check_finite_range(target[1:], "video", self.value_range)
         return PseudoAnomaly(clip=clip, target=target, mask=mask, label=1, params=params)
+
+
+def _frame_mask(shape: tuple[int, ...], changed: np.ndarray) -> np.ndarray:
+    """float32 ``(T, H, W)`` mask: 1 on the frames where ``changed`` (bool ``(T,)``), else 0."""
+    mask = np.zeros(shape[:3], np.float32)
+    mask[changed] = 1.0
+    return mask
+
+
+class Reverse(Transform):
+    """Moving-backward pseudo anomaly: the clip, or a segment of it, played in reverse.
+
+    From Astrid, Zaheer and Lee, "Limiting Reconstruction Capability of Autoencoders Using
+    Moving Backward Pseudo Anomalies" (2022), where the whole clip runs backward: what moves
+    forward in normal video moves backward (walking backward, reversed traffic). With
+    ``segment=True`` (ours, beyond the paper) only a random contiguous run of frames is
+    reversed, ``min_frames`` to T long, and the rest of the clip plays forward.
+
+    The mask is per frame: 1 where the frame shown is not the clip's own (the middle frame of
+    an odd-length reversed run stays in place: 0).
+
+    Parameters
+    ----------
+    segment : bool
+        False (the paper): reverse the whole clip. True: a random segment.
+    min_frames : int
+        Shortest reversed segment (>= 2), capped at T; only used with ``segment=True``.
+    value_range : tuple of float
+        ``(lo, hi)`` of float32 clips (only checked: frames are reordered, never blended).
+    """
+
+    name = "reverse"
+
+    def __init__(
+        self,
+        segment: bool = False,
+        min_frames: int = 2,
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ) -> None:
+        if not isinstance(segment, (bool, np.bool_)):
+            raise InvalidParameterError(f"segment must be True or False, got {segment!r}")
+        self.segment = bool(segment)
+        self.min_frames = check_positive_int(min_frames, "min_frames", minimum=2)
+        self.value_range = check_value_range(value_range)
+
+    def sample_params(self, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
+        """``start`` and ``stop`` of the reversed frames (0 and T without ``segment``)."""
+        t = check_shape(shape)[0]
+        if not self.segment:
+            return {"start": 0, "stop": t}
+        length = int(rng.integers(min(self.min_frames, t), t + 1))
+        start = int(rng.integers(t - length + 1))
+        return {"start": start, "stop": start + length}
+
+    def apply(self, clip: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``start .. stop - 1`` in reverse order (pure).
+
+        Returns
+        -------
+        clip : numpy.ndarray
+            Same shape and dtype, a copy.
+        mask : numpy.ndarray
+            float32 ``(T, H, W)``: 1 on the frames that moved, else 0.
+        """
+        check_clip(clip, allow_batch=False, check_values=False)
+        t = clip.shape[0]
+        if not 0 <= start <= stop <= t:
+            raise InvalidParameterError(f"need 0 <= start <= stop <= T={t}, got {start}, {stop}")
+        order = np.arange(t)
+        order[start:stop] = order[start:stop][::-1]
+        out = copy_checked(clip[order], "clip", self.value_range)
+        return out, _frame_mask(clip.shape, order != np.arange(t))
+
+
+class Freeze(Transform):
+    """Freeze pseudo anomaly: one frame held for k frames, then the clip resumes (a stall).
+
+    Frame ``i`` (uniform over the clip's frames but the last) is shown ``k`` times, k drawn
+    uniformly from ``hold``; the clip then resumes from frame ``i + 1``, late by ``k - 1``
+    frames, as a stalled camera or a buffering stream does, and the clip's last ``k - 1``
+    frames are not shown. Temporal like the skip frame (Sec. 3.3 of Astrid et al., BMVC
+    2021), but it slows the motion down to a stop where skip frame speeds it up; ours,
+    beyond the paper. (``examples/custom_transform.py``'s ``frame_freeze`` differs: it
+    repeats frames in place and skips ahead after, dropping the frames of the stall.)
+
+    The mask is per frame: 1 from the first repeat on (every later frame is another frame
+    than the clip's own), 0 before.
+
+    Parameters
+    ----------
+    hold : tuple of int
+        ``(lo, hi)``: inclusive range of k, the frames the held frame is shown for, 2 <= lo
+        <= hi; capped at T.
+    value_range : tuple of float
+        ``(lo, hi)`` of float32 clips (only checked: frames are copied, never blended).
+    """
+
+    name = "freeze"
+
+    def __init__(
+        self,
+        hold: tuple[int, int] = (4, 8),
+        value_range: tuple[float, float] = (-1.0, 1.0),
+    ) -> None:
+        try:
+            lo, hi = (check_positive_int(k, "hold", minimum=2) for k in hold)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(
+                f"hold must be a pair (lo, hi) of ints with 2 <= lo <= hi, got {hold!r}"
+            ) from None
+        if lo > hi:
+            raise InvalidParameterError(f"hold must satisfy lo <= hi, got ({lo}, {hi})")
+        self.hold = (lo, hi)
+        self.value_range = check_value_range(value_range)
+
+    def sample_params(self, shape: tuple[int, ...], rng: np.random.Generator) -> dict[str, Any]:
+        """``frame`` (i, the held frame) and ``hold`` (k) for a clip of ``shape``."""
+        t = check_shape(shape)[0]
+        if t < 2:
+            raise InvalidClipError(f"freeze needs a clip of at least 2 frames, got T={t}")
+        lo, hi = min(self.hold[0], t), min(self.hold[1], t)
+        k = int(rng.integers(lo, hi + 1))
+        return {"frame": int(rng.integers(t - 1)), "hold": k}
+
+    def apply(self, clip: np.ndarray, frame: int, hold: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``0..i``, frame i ``k - 1`` more times, then ``i + 1, ...`` to length T."""
+        check_clip(clip, allow_batch=False, check_values=False)
+        t = clip.shape[0]
+        if not (0 <= frame < t and hold >= 1):
+            raise InvalidParameterError(f"need 0 <= frame < T={t} and hold >= 1")
+        order = np.arange(t)
+        order[frame + 1 :] = np.maximum(frame, order[frame + 1 :] - (hold - 1))
+        out = copy_checked(clip[order], "clip", self.value_range)
+        return out, _frame_mask(clip.shape, order != np.arange(t))

@@ -92,6 +92,20 @@ def _check_frames(sources: Sequence[VideoSource]) -> None:
                 )
 
 
+def _find_split(
+    root: str | os.PathLike, split: str, label_source: str
+) -> tuple[Path, str, Layout, list[VideoSource]]:
+    """The dataset folder, the split's name, the layout and the split's videos."""
+    split = _normalise_split(split)
+    if label_source not in LABEL_SOURCES:
+        raise ValueError(f"label_source must be one of {LABEL_SOURCES}, got {label_source!r}")
+    path = Path(root).expanduser()
+    layout = detect_layout(path)
+    sources = layout.sources(path, split)
+    _check_frames(sources)
+    return path, split, layout, sources
+
+
 def _frame_labels(
     layout: Layout, root: Path, sources: Sequence[VideoSource], lengths: Sequence[int],
     label_source: str,
@@ -124,11 +138,9 @@ def load_split(
     channels : int
         1 = grayscale (default), 3 = RGB.
     cache_dir : str or os.PathLike or None
-        Folder for one ``.npy`` per video of decoded frames (and mask images); later loads
-        memory-map them instead of decoding.
+        Folder for one ``.npy`` per video of decoded frames (and mask images).
     min_frames : int
-        Videos with fewer frames are skipped with a :class:`UserWarning` naming them; their
-        labels are still consumed from the label file.
+        Shorter videos are skipped with a :class:`UserWarning` naming them.
     label_source : str
         ``"frame_labels"`` (default): the dataset's frame-label file (``frame_labels_*.npy``,
         UCSD's ``.mat``/``.m``, ShanghaiTech's ``test_frame_mask``), the labels published AUCs
@@ -151,48 +163,46 @@ def load_split(
         (the file is named), labels or masks whose length does not match the frames.
     """
     size, channels = check_size(size), check_channels(channels)
-    split = _normalise_split(split)
-    if label_source not in LABEL_SOURCES:
-        raise ValueError(f"label_source must be one of {LABEL_SOURCES}, got {label_source!r}")
-    path = Path(root).expanduser()
-    layout = detect_layout(path)
-    sources = layout.sources(path, split)
-    _check_frames(sources)
+    path, split, layout, sources = _find_split(root, split, label_source)
     testing = split == "testing"
-    labels = None
-    if testing and not any(s.is_file for s in sources):  # fail before decoding anything
-        counts = [len(s.frames) for s in sources]
-        labels = _frame_labels(layout, path, sources, counts, label_source)
-    frames_list = [
-        read_frames(
-            s.path, s.frames, name=s.name, size=size, channels=channels, split=split,
-            cache_dir=cache_dir,
+    labels = None  # read before decoding where the frame files give the lengths: fails fast
+    if testing and not any(s.is_file for s in sources):
+        labels = _frame_labels(
+            layout, path, sources, [len(s.frames) for s in sources], label_source
         )
+    frames_list = [
+        read_frames(s.path, s.frames, name=s.name, size=size, channels=channels, split=split,
+                    cache_dir=cache_dir)
         for s in sources
     ]  # fmt: skip
     if testing and labels is None:
         labels = _frame_labels(layout, path, sources, [len(f) for f in frames_list], label_source)
-    videos = []
-    for i, (s, frames) in enumerate(zip(sources, frames_list, strict=True)):
-        if len(frames) < min_frames:
-            warnings.warn(
-                f"skipping video {s.name!r} ({s.path}): {len(frames)} frames < "
-                f"min_frames={min_frames}",
-                UserWarning,
-                stacklevel=2,
-            )
-            continue
-        video_labels = None if labels is None else labels[i]
-        videos.append(
-            _test_video(layout, path, s, frames, video_labels, label_source, cache_dir)
-            if testing
-            else Video(s.name, frames, None, None, s.path)
-        )
-    if not videos:
+    kept = [i for i, s in enumerate(sources) if _long(s, frames_list[i], min_frames)]
+    if not kept:
         raise DatasetError(
             f"no video of split {split!r} in {path} has at least min_frames={min_frames} frames"
         )
-    return videos
+    if not testing:
+        return [Video(sources[i].name, frames_list[i], None, None, sources[i].path) for i in kept]
+    return [
+        _test_video(
+            layout, path, sources[i], frames_list[i], None if labels is None else labels[i],
+            label_source, cache_dir,
+        )
+        for i in kept
+    ]  # fmt: skip
+
+
+def _long(source: VideoSource, frames: np.ndarray, min_frames: int) -> bool:
+    if len(frames) >= min_frames:
+        return True
+    warnings.warn(
+        f"skipping video {source.name!r} ({source.path}): {len(frames)} frames < "
+        f"min_frames={min_frames}",
+        UserWarning,
+        stacklevel=4,
+    )
+    return False
 
 
 def _test_video(

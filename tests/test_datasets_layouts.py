@@ -60,7 +60,7 @@ def _write_avi(path: Path, labels: np.ndarray) -> None:
 
 
 def make_ucsd(root: Path) -> Path:
-    """UCSDped2 as in UCSD's archive: Train/Train001/*.tif, Test/Test00N(_gt)/, UCSDped2.m."""
+    """UCSDped2 as in UCSD's archive: Train/Train001/*.tif, Test/Test00N(_gt)/, Test/UCSDped2.m."""
     _write_frames(root / "Train" / "Train001", np.zeros(N), ".tif")
     lines = ["TestVideoFile = {};"]
     for v, (labels, masked) in enumerate(zip(LABELS, MASKED, strict=True), start=1):
@@ -72,7 +72,7 @@ def make_ucsd(root: Path) -> Path:
         runs = np.flatnonzero(np.diff(np.r_[0, labels, 0]))
         spans = ", ".join(f"{a + 1}:{b}" for a, b in runs.reshape(-1, 2))
         lines.append(f"TestVideoFile{{end+1}}.gt_frame = [{spans}];")
-    (root / "UCSDped2.m").write_text("\n".join(lines) + "\n")
+    (root / "Test" / "UCSDped2.m").write_text("\n".join(lines) + "\n")
     return root
 
 

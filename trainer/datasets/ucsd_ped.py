@@ -2,13 +2,13 @@
 
     <root>/Train/Train001/001.tif ...      <root>/Test/Test001/001.tif ...
     <root>/Test/Test001_gt/001.bmp ...     (pixel masks, where UCSD provides them)
-    <root>/UCSDped2.m                      (frame labels: TestVideoFile{end+1}.gt_frame = [61:180];)
+    <root>/Test/UCSDped2.m                 (frame labels: TestVideoFile{end+1}.gt_frame = [61:180];)
 
 The ``Train001`` / ``Test001`` folders may also sit under ``<root>/training``,
 ``<root>/testing`` or directly in ``<root>``. Frame labels come from
 ``frame_labels_<name>.npy`` or ``<name>.mat`` (MATLAB struct ``gt``: per test video a
 ``(2, n)`` array of 1-based inclusive ``[start; end]`` intervals) when present, else from the
-archive's ``UCSDped*.m``, else from the ``_gt`` masks.
+archive's ``UCSDped*.m`` (in ``Test/`` or ``<root>``), else from the ``_gt`` masks.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class UCSDLayout(FramesLayout):
     name = "ucsd"
     description = (
         "UCSD Ped1/Ped2 as published: <root>/Train/Train001/*.tif, <root>/Test/Test001/*.tif, "
-        "masks in <root>/Test/Test001_gt/, labels in <root>/UCSDped2.m"
+        "masks in <root>/Test/Test001_gt/, labels in <root>/Test/UCSDped2.m"
     )
 
     def matches(self, root: Path) -> bool:
@@ -74,9 +74,11 @@ class UCSDLayout(FramesLayout):
         labels = super().frame_labels(root, sources, lengths)
         if labels is not None:
             return labels
+        # The archive keeps UCSDped2.m in Test/; a copy at the root is read too.
         m_files = sorted(
             p
-            for p in root.iterdir()
+            for folder in dict.fromkeys([root, sources[0].path.parent])
+            for p in folder.iterdir()
             if p.is_file() and not is_hidden(p) and re.fullmatch(r"ucsdped\w*\.m", p.name.lower())
         )
         if len(m_files) != 1:

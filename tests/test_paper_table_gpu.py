@@ -97,6 +97,11 @@ def test_tiny_run_trains_evaluates_continues_and_reports(gpu_table, tiny_data, t
     assert [(r["model"], r["epoch"]) for r in rows][-1] == ("skip", "2")
     assert len(rows) == 4 and len({r["call"] for r in rows}) == 2
     assert "resuming after epoch 1 of 2" in (runs / "skip.log").read_text()
+    table = json.loads((runs / "paper_table.json").read_text())["table"]
+    assert table["skip"]["epoch"] == 2 and table["skip"]["evaluated_epochs"] == [1, 2]
+    aucs = [float(r["micro_auc"]) for r in rows if r["model"] == "skip"]
+    assert table["skip"]["best_epoch_micro_auc"] == max(aucs)
+    assert table["skip"]["micro_auc"] == aucs[-1]
     state = json.loads((runs / "skip" / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 2 and len(state["history"]["epoch_seconds"]) == 2
     out = capsys.readouterr().out

@@ -220,9 +220,9 @@ def _test_video(
     if labels is None and masks is not None:
         if label_source == "frame_labels" and isinstance(layout, AvenueLayout):
             warnings.warn(
-                f"{root} has no frame_labels_avenue.npy: the frame labels of {source.name!r} come "
-                f"from its volLabel masks, which differ from the published frame labels on 441 "
-                f"of Avenue's 15,324 test frames (label_source 'masks' says so explicitly)",
+                f"{root} has no frame_labels_avenue.npy: the frame labels come from the volLabel "
+                f"masks, which differ from the published frame labels on 441 of Avenue's 15,324 "
+                f"test frames (label_source 'masks' says so explicitly; docs/datasets.md)",
                 UserWarning,
                 stacklevel=3,
             )

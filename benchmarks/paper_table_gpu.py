@@ -1,41 +1,34 @@
-"""Paper-scale Table 1 on one GPU in one device window: baseline, patch and skip frame on Ped2.
+"""The paper's Table 1 for one dataset on one GPU: baseline, patch and skip frame, 60 epochs.
 
-The three rows of the paper's Table 1 (``configs/paper_ped2_{baseline,patch,skip}.yaml``: the
-``paper`` preset, 16x256x256 grayscale clips, width 1, batch 4, Adam 1e-4, 60 epochs) are trained
-side by side, one ``python -m trainer train`` process per model under the Keras torch backend,
-within a wall-clock budget (``--budget-s``, default 540 s: one 10-minute device call). Each model
-trains ``--eval-every K`` epochs at a time: the trainer checkpoints every epoch, evaluates its
-saved model on the test split when the chunk ends, and ``--resume`` continues it, so the micro
-AUC after K, 2K, ... epochs lands in the report as soon as it is known. A later call with the
-same ``--runs`` folder continues every model from its last complete epoch (the checkpoints stay
-in ``--runs``; they are too large to travel back, see docs/gpu.md).
+    python benchmarks/paper_table_gpu.py --dataset ped2 --data /data/ped2
+    python benchmarks/paper_table_gpu.py --dataset avenue --data /data/avenue
+    python benchmarks/paper_table_gpu.py --dataset shanghaitech --data /data/shanghaitech
 
-Subcommands::
+The three rows of Table 1 (``configs/paper_<dataset>_{baseline,patch,skip}.yaml``: the ``paper``
+preset, 16x256x256 grayscale clips, width 1, batch 4, Adam 1e-4, 60 epochs) are trained side by
+side, one ``python -m trainer train`` process per model (Keras on the torch backend by default),
+sharing the GPU. Each model trains ``--eval-every K`` epochs at a time: the trainer checkpoints
+every epoch, evaluates its saved model on the test split when the chunk ends, and ``--resume``
+continues it, so the micro AUC after K, 2K, ... epochs is in the report as soon as it is known.
+These test AUCs are for reporting only; nothing is chosen with them.
 
-    pack    decode Ped2 once at the training size and write the compact copy to carry
-            (grayscale JPEG frames, labels, pixel masks, the intruder images)
-    wheels  download the Python packages the GPU machine lacks (keras, namex, optree)
-    run     train the three models in the budget and write the report
+Interrupted (Ctrl-C, a job's time limit, a crash)? Run the same command again: every model
+continues from its last complete epoch, and the report keeps the earlier rows. ``--budget-s S``
+is an optional wall-clock limit: chunks are sized to end within it, a trainer still running at
+the end is stopped, and the next run of the command continues.
 
-    python benchmarks/paper_table_gpu.py pack --src ../shared/datasets/ped2 --dst .cache/ped2_256
-    python benchmarks/paper_table_gpu.py wheels --dst .whl
-    python benchmarks/paper_table_gpu.py run --data .cache/ped2_256 --report "$OUT"
-    python benchmarks/paper_table_gpu.py run --tiny --report /tmp/tiny   # CPU, seconds per step
-
-What ``run`` writes to ``--report`` (at most 8 files, so it fits what a device call returns):
-``paper_table.json`` (plan, settings, every evaluated checkpoint, the timing estimate),
-``paper_table.csv`` (model, epoch, micro AUC, seconds, ...), one ``<model>.log`` per model (the
-trainer's output, one line per epoch) and ``gpu.csv`` (``nvidia-smi`` every 5 s, when there is
-one). Both report files are rewritten after every evaluation, so whatever ran before the budget
-ended comes back. ``<runs>/paper_table.json`` keeps the rows of earlier calls, which the next
-call's report includes.
+Output, in ``--runs`` (default ``runs/paper_table/<dataset>``): one run folder per model
+(``config.yaml``, checkpoints, ``model.keras``, ``evaluation/summary.json``), ``paper_table.json``
+(plan, settings, every evaluated checkpoint, the measured time per epoch and the estimate for the
+rest), ``paper_table.csv`` (model, epoch, micro AUC, seconds, ...), one ``<model>.log`` per model
+and ``gpu.csv`` (``nvidia-smi`` every 5 s, when there is one).
 
 Speed settings that leave the method alone: ``mixed_precision`` (on when torch sees a GPU;
-``--mixed-precision off`` for float32), ``torch.backends.cudnn.benchmark`` (set before the
-trainer starts, ``--cudnn-benchmark off`` to leave it), a larger ``eval_batch_size`` (32),
-``num_parallel_calls`` = CPU cores / models, and one decoded-frame cache shared by the three
-processes. ``--tiny`` runs the same orchestration on the CPU at 32x32, width 0.125, 2 steps per
-epoch on a small synthetic dataset (tests/test_paper_table_gpu.py).
+``--mixed-precision off`` for float32), ``torch.backends.cudnn.benchmark`` (``--cudnn-benchmark
+off`` to leave it), a larger ``eval_batch_size`` (32), ``num_parallel_calls`` = CPU cores /
+models, and one decoded-frame cache shared by the three processes. ``--tiny`` runs the same
+orchestration on the CPU at 32x32, width 0.125, 2 steps per epoch on a small synthetic dataset
+(tests/test_paper_table_gpu.py).
 """
 
 from __future__ import annotations
@@ -62,11 +55,15 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `python benchmarks/paper_table_gpu.py` from anywhere
     sys.path.insert(0, str(REPO))
 
-MODELS: dict[str, str] = {
-    "baseline": "configs/paper_ped2_baseline.yaml",
-    "patch": "configs/paper_ped2_patch.yaml",
-    "skip": "configs/paper_ped2_skip.yaml",
-}
+DATASETS = ("ped2", "avenue", "shanghaitech")
+ROWS = ("baseline", "patch", "skip")
+
+
+def model_configs(dataset: str) -> dict[str, str]:
+    """The config of each Table 1 row for ``dataset`` (repository-relative paths)."""
+    return {row: f"configs/paper_{dataset}_{row}.yaml" for row in ROWS}
+
+
 REPORT_JSON = "paper_table.json"
 REPORT_CSV = "paper_table.csv"
 CSV_FIELDS = (
@@ -77,18 +74,10 @@ CSV_FIELDS = (
 # --tiny: the whole orchestration on a CPU in seconds (a wiring check, not a model).
 TINY_SETS = ("size=32,32", "width=0.125", "steps_per_epoch=2")
 TINY_SYNTHETIC = {"n_train": 2, "n_test": 2, "frames": 40, "size": (32, 32)}
-# Packages the GPU machine's Python lacks (it has torch, numpy, opencv, scikit-learn, ...).
-WHEELS = ("keras", "namex", "optree")
-INTRUDERS = "../shared/datasets/intruders/cifar100"
-
 # The trainer's CLI, with torch.backends.cudnn.benchmark set first when asked (the trainer has
-# no key for it), and, when asked, TensorFlow made unimportable as on the GPU machine (Keras
-# imports it to serialise a model whenever it is installed: seconds per process on a CPU).
-# Run as `python -c LAUNCHER <trainer arguments>` from the repository root.
+# no key for it). Run as `python -c LAUNCHER <trainer arguments>` from the repository root.
 LAUNCHER = """\
 import os, runpy, sys
-if os.environ.get("PAPER_GPU_HIDE_TENSORFLOW") == "1":
-    sys.modules["tensorflow"] = None
 if os.environ.get("PAPER_GPU_CUDNN_BENCHMARK") == "1":
     import torch
     torch.backends.cudnn.benchmark = True
@@ -123,136 +112,17 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _mib(n: float) -> float:
-    return round(n / 2**20, 2)
-
-
-def _dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-
-
-# ---------------------------------------------------------------------- pack
-
-
-def cmd_pack(args: argparse.Namespace) -> int:
-    """Decode ``--src`` at ``--size`` and write the compact frames-folder copy ``--dst``."""
-    import cv2
-    import numpy as np
-
-    from trainer.data import load_split
-
-    src, dst = Path(args.src), Path(args.dst)
-    size = tuple(int(v) for v in args.size.split(","))
-    if dst.exists() and not args.overwrite:
-        raise SystemExit(f"{dst} exists; pass --overwrite to replace it")
-    tmp = dst.with_name(f"{dst.name}.tmp-pack")
-    shutil.rmtree(tmp, ignore_errors=True)
-    jpeg = [cv2.IMWRITE_JPEG_QUALITY, args.quality, cv2.IMWRITE_JPEG_OPTIMIZE, 1]
-    info: dict[str, Any] = {
-        "source": str(src), "size": list(size), "channels": 1, "format": "jpeg",
-        "quality": args.quality, "splits": {},
-    }  # fmt: skip
-    t0 = time.perf_counter()
-    for split in ("training", "testing"):
-        videos = load_split(src, split, size=size, channels=1, cache_dir=args.cache_dir)
-        frames = sq_err = mask_bytes = 0
-        labels = []
-        for v in videos:
-            folder = tmp / split / "frames" / v.name
-            folder.mkdir(parents=True)
-            for i, frame in enumerate(v.frames):
-                ok, buf = cv2.imencode(".jpg", frame[..., 0], jpeg)
-                assert ok
-                buf.tofile(folder / f"{i:05d}.jpg")
-                back = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float64)
-                sq_err += float(np.mean((back - frame[..., 0]) ** 2))
-            frames += len(v)
-            if v.masks is not None and not args.no_masks:
-                mfolder = tmp / split / "pixel_masks" / v.name
-                mfolder.mkdir(parents=True)
-                for i, m in enumerate(v.masks):
-                    ok, buf = cv2.imencode(".png", m.astype(np.uint8) * 255)
-                    buf.tofile(mfolder / f"{i:05d}.png")
-                    mask_bytes += buf.size
-            labels.append(v.labels)
-        if split == "testing" and labels and all(lab is not None for lab in labels):
-            np.save(tmp / f"frame_labels_{dst.name}.npy", np.concatenate(labels)[None])
-        mse = sq_err / max(frames, 1)
-        info["splits"][split] = {
-            "videos": len(videos),
-            "frames": frames,
-            "frames_mib": _mib(_dir_bytes(tmp / split / "frames")),
-            "masks_mib": _mib(mask_bytes),
-            "raw_uint8_mib": _mib(frames * size[0] * size[1]),
-            "psnr_db_vs_decoded_source": round(10 * math.log10(255**2 / mse), 2) if mse else None,
-        }
-    intruders = Path(args.intruders) if args.intruders else None
-    if intruders is not None and intruders.is_dir():
-        shutil.copytree(intruders, tmp / "intruders")
-        info["intruders"] = {"source": str(intruders), "mib": _mib(_dir_bytes(tmp / "intruders"))}
-    elif intruders is not None:
-        _say(f"note: no intruder folder {intruders}; the pack holds none")
-    info["total_mib"] = _mib(_dir_bytes(tmp))
-    info["seconds"] = round(time.perf_counter() - t0, 1)
-    (tmp / "pack.json").write_text(json.dumps(info, indent=2) + "\n")
-    if dst.exists():
-        shutil.rmtree(dst)
-    os.replace(tmp, dst)
-    for split, s in info["splits"].items():
-        _say(
-            f"{split}: {s['videos']} videos, {s['frames']} frames -> {s['frames_mib']} MiB JPEG "
-            f"q{args.quality} (raw uint8 {s['raw_uint8_mib']} MiB), masks {s['masks_mib']} MiB, "
-            f"PSNR {s['psnr_db_vs_decoded_source']} dB against the decoded source"
-        )
-    _say(f"{dst}: {info['total_mib']} MiB in all ({info['seconds']} s); carry it: {dst}")
-    return 0
-
-
-# ---------------------------------------------------------------------- wheels
-
-
-def cmd_wheels(args: argparse.Namespace) -> int:
-    """``pip download`` the installed versions of :data:`WHEELS` for the GPU machine's Python."""
-    from importlib.metadata import version
-
-    specs = [f"{name}=={version(name)}" for name in WHEELS]
-    platforms = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-                 "manylinux2014_x86_64", "manylinux1_x86_64"]  # fmt: skip
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--python-version", args.python_version, "--implementation", "cp",
-           "-d", args.dst]  # fmt: skip
-    for p in platforms:
-        cmd += ["--platform", p]
-    _say(" ".join(cmd + specs))
-    rc = subprocess.call(cmd + specs)
-    if rc == 0:
-        files = sorted(Path(args.dst).glob("*.whl"))
-        _say(f"{args.dst}: {len(files)} wheels, {_mib(sum(f.stat().st_size for f in files))} MiB")
-    return rc
-
-
-def _install_wheels(folder: Path, target: Path) -> str:
-    """Install the wheels of ``folder`` into ``target`` (for PYTHONPATH); returns ``target``."""
-    wheels = sorted(str(p) for p in folder.glob("*.whl"))
-    if not wheels:
-        raise SystemExit(f"keras is not installed and {folder} holds no wheels (see `wheels`)")
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-           "--no-cache-dir", "--upgrade", "--target", str(target), *wheels]  # fmt: skip
-    subprocess.check_call(cmd)
-    return str(target)
-
-
 # ---------------------------------------------------------------------- run
 
 
 class Orchestra:
-    """The shared state of one ``run``: budget, report rows, and the reports on disk."""
+    """The shared state of one run: the optional budget, report rows, the reports on disk."""
 
     def __init__(self, args: argparse.Namespace, plan: dict[str, Any], t0: float) -> None:
         self.args = args
         self.plan = plan
-        self.t0 = t0  # the budget counts from here (the wheel install and the plan included)
-        self.deadline = self.t0 + args.budget_s - args.margin_s
+        self.t0 = t0  # the budget counts from here (the plan included)
+        self.deadline = None if args.budget_s is None else t0 + args.budget_s - args.margin_s
         self.lock = threading.Lock()
         self.slots = threading.Semaphore(plan["jobs"])
         self.report = Path(args.report)
@@ -275,7 +145,8 @@ class Orchestra:
         return time.monotonic() - self.t0
 
     def left(self) -> float:
-        return self.deadline - time.monotonic()
+        """Seconds left in the budget (infinite without ``--budget-s``)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
 
     def add_row(self, row: dict[str, Any]) -> None:
         with self.lock:
@@ -315,7 +186,9 @@ class Orchestra:
                 "step_ms": round(1000 * e / m.steps, 2) if m.steps else None,
                 "steps_per_epoch": m.steps,
                 "overhead_s_per_chunk": round(o, 1),
-                "epochs_per_budget": fits(self.args.budget_s - self.args.margin_s, cap=m.epochs),
+                "epochs_per_budget": None
+                if self.args.budget_s is None
+                else fits(self.args.budget_s - self.args.margin_s, cap=m.epochs),
                 "remaining_epochs": remaining,
                 "seconds_for_remaining": round(need(remaining)),
             }
@@ -324,9 +197,10 @@ class Orchestra:
         if known and len(known) == len(per):
             total = max(v["seconds_for_remaining"] for v in known)
             out["seconds_for_all_remaining"] = total
-            out["budget_calls_for_all_remaining"] = math.ceil(
-                total / max(1, self.args.budget_s - self.args.margin_s)
-            )
+            if self.args.budget_s is not None:
+                out["budget_calls_for_all_remaining"] = math.ceil(
+                    total / max(1, self.args.budget_s - self.args.margin_s)
+                )
             out["note"] = (
                 "epoch times measured with the models training side by side; each model's "
                 "remaining epochs at its rate plus one chunk overhead (start, load, save, "
@@ -341,23 +215,27 @@ class Orchestra:
             if "epoch_s" not in v:
                 lines.append(f"  {name}: no epoch measured yet ({v['epochs_done']} done)")
                 continue
+            per_budget = (
+                ""
+                if v["epochs_per_budget"] is None
+                else f" -> {v['epochs_per_budget']} epochs per {self.args.budget_s:g}-s budget"
+            )
             lines.append(
                 f"  {name}: {v['epoch_s']:.2f} s/epoch ({v['step_ms']} ms/step x "
                 f"{v['steps_per_epoch']} steps), {v['overhead_s_per_chunk']:.0f} s overhead per "
-                f"chunk of {est['eval_every']} epochs -> {v['epochs_per_budget']} epochs per "
-                f"{self.args.budget_s:g}-s budget; {v['epochs_done']}/{v['epochs']} done, the "
-                f"rest needs ~{v['seconds_for_remaining']} s"
+                f"chunk of {est['eval_every']} epochs{per_budget}; {v['epochs_done']}/"
+                f"{v['epochs']} done, the rest needs ~{v['seconds_for_remaining']} s"
             )
         if "seconds_for_all_remaining" in est:
             lines.append(
                 f"  all three to {max(m.epochs for m in self.models.values())} epochs: "
-                f"~{est['seconds_for_all_remaining']} s more, side by side "
-                f"(~{est['budget_calls_for_all_remaining']} calls of {self.args.budget_s:g} s)"
+                f"~{est['seconds_for_all_remaining']} s more, side by side"
             )
         return lines
 
     def write(self) -> None:
-        """Rewrite the JSON and CSV reports (and the copy in --runs); call under the lock."""
+        """Rewrite the JSON and CSV reports (and the copy in --runs when --report is elsewhere);
+        call under the lock."""
         self.report.mkdir(parents=True, exist_ok=True)
         doc = {
             "call": self.call,
@@ -365,6 +243,7 @@ class Orchestra:
             "plan": self.plan,
             "models": {n: m.status_dict() for n, m in self.models.items()},
             "estimate": self.estimate(),
+            "table": table_rows(self.rows),
             "rows": self.rows,
         }
         text = json.dumps(doc, indent=2) + "\n"
@@ -441,11 +320,13 @@ class ModelRun:
         """The epoch the next chunk trains to: the next multiple of K (or the last epoch)."""
         return min(self.epochs, (self.done // self.o.args.eval_every + 1) * self.o.args.eval_every)
 
-    def command(self, target: int, time_limit: float) -> list[str]:
+    def command(self, target: int, time_limit: float | None) -> list[str]:
+        """The trainer command of the next chunk (``time_limit_s`` only under a budget)."""
         resume = (self.out / "config.yaml").is_file()
         cmd = [sys.executable, "-c", LAUNCHER, "train", "--config", self.config]
         cmd += [*self.trainer_args, "--epochs", str(target)]
-        cmd += ["--set", f"time_limit_s={max(1, int(time_limit))}"]
+        if time_limit is not None:
+            cmd += ["--set", f"time_limit_s={max(1, int(time_limit))}"]
         return cmd + (["--resume"] if resume else [])
 
     def _pump(self, proc: subprocess.Popen, fh) -> None:
@@ -479,7 +360,7 @@ class ModelRun:
             pump.start()
             killed = False
             try:
-                rc = proc.wait(timeout=max(1.0, timeout))
+                rc = proc.wait(timeout=None if math.isinf(timeout) else max(1.0, timeout))
             except subprocess.TimeoutExpired:
                 killed = True
                 fh.write(f"[{self.o.now():7.1f} s] budget over: stopping the trainer\n")
@@ -531,7 +412,8 @@ class ModelRun:
                 before = self._epoch_seconds()
                 self.status = f"training to epoch {target}"
                 started = time.monotonic()
-                rc, killed = self.launch(self.command(target, left - overhead), left)
+                limit = None if math.isinf(left) else left - overhead
+                rc, killed = self.launch(self.command(target, limit), left)
                 wall = time.monotonic() - started
             if not self._record(target, before, started, wall, rc, killed):
                 return
@@ -599,6 +481,27 @@ class ModelRun:
         return True
 
 
+def table_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model: the micro AUC of its last evaluated epoch (the fixed-epoch figure, the one
+    to report), and the best of its evaluated epochs on test labels, which is how the paper's
+    authors selected Table 1 (for comparison with it only; nothing is chosen with it)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in dict.fromkeys(r["model"] for r in rows):
+        evaluated = [r for r in rows if r["model"] == name and r["micro_auc"] is not None]
+        if not evaluated:
+            continue
+        last = max(evaluated, key=lambda r: r["epoch"])
+        best = max(evaluated, key=lambda r: r["micro_auc"])
+        out[name] = {
+            "epoch": last["epoch"],
+            "micro_auc": last["micro_auc"],
+            "best_epoch": best["epoch"],
+            "best_epoch_micro_auc": best["micro_auc"],
+            "evaluated_epochs": sorted({r["epoch"] for r in evaluated}),
+        }
+    return out
+
+
 def shell_line(cmd: list[str], env: dict[str, str]) -> str:
     """What a trainer command amounts to in a shell (the launcher shown as ``-m trainer``)."""
     import shlex
@@ -618,24 +521,53 @@ def _cuda_available() -> tuple[bool, str]:
     return True, f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
 
 
-def _trainer_env(args: argparse.Namespace, workers: int, site: str | None) -> dict[str, str]:
+def _trainer_env(args: argparse.Namespace, workers: int) -> dict[str, str]:
     env = {
         "KERAS_BACKEND": args.backend,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "PYTHONUNBUFFERED": "1",
         "PAPER_GPU_CUDNN_BENCHMARK": "1" if args.cudnn_benchmark == "on" else "0",
-        "PAPER_GPU_HIDE_TENSORFLOW": "1" if args.backend != "tensorflow" else "0",
     }
     if "OMP_NUM_THREADS" not in os.environ:
         env["OMP_NUM_THREADS"] = str(workers)
-    if site:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
     return env
+
+
+def _model_plan(
+    name: str, config: str, data: str, out: str, sets: list[str], epochs: int | None
+) -> tuple[tuple[str, int, list], dict[str, Any]]:
+    """One model's trainer arguments and the settings the report records."""
+    from trainer.config import load_config, parse_override
+
+    overrides = {"data": data, "out": out, **dict(parse_override(s) for s in sets)}
+    cfg = load_config(None, REPO / config, overrides)
+    epochs = epochs or cfg.epochs
+    # Intruder folders named by the pipeline's transforms (a source dict is not checked).
+    specs = [
+        t["params"]["intruders"]
+        for t in (cfg.pipeline["params"]["transforms"] if cfg.p > 0 else [])
+        if isinstance(t["params"].get("intruders"), str)
+    ]
+    for spec in specs:
+        if not _abs(spec).exists():
+            raise SystemExit(
+                f"{name}: intruder folder {spec} of {config} does not exist; pass "
+                f"--intruders (a folder of images, or a CIFAR-100 archive, docs/datasets.md)"
+            )
+    trainer_args = ["--data", data, "--out", out]
+    for s in sets:
+        trainer_args += ["--set", s]
+    summary = {
+        "config": config, "epochs": epochs, "size": list(cfg.size), "width": cfg.width,
+        "batch_size": cfg.batch_size, "lr": cfg.lr, "p": cfg.p, "seed": cfg.seed,
+        "pipeline": cfg.pipeline, "intruders": specs[0] if specs else None,
+        "mixed_precision": cfg.mixed_precision, "steps_per_epoch": cfg.steps_per_epoch,
+    }  # fmt: skip
+    return (config, epochs, trainer_args), summary
 
 
 def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str, int, list]]]:
     """Resolve every model's config (as the trainer will) and the trainer arguments."""
-    from trainer.config import load_config, parse_override
 
     runs = _abs(args.runs)
     if args.tiny and args.data is None:
@@ -645,13 +577,11 @@ def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str
     if args.epochs is None and args.tiny:
         args.epochs = 2
     if args.data is None:
-        raise SystemExit("--data: the Ped2 folder to train on (see `pack`), or --tiny")
+        raise SystemExit(f"--data: the {args.dataset} folder to train on (docs/datasets.md)")
     if not _abs(args.data).is_dir():
         raise SystemExit(f"--data {args.data}: no such folder")
     data = _repo_path(_abs(args.data))
     intruders = args.intruders
-    if intruders is None and (_abs(data) / "intruders").is_dir():
-        intruders = _repo_path(_abs(data) / "intruders")
     if intruders is None and args.tiny:
         intruders = "embedded"
 
@@ -676,33 +606,9 @@ def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str
     models: dict[str, tuple[str, int, list]] = {}
     configs: dict[str, Any] = {}
     for name in args.models:
-        config = MODELS[name]
-        out = _repo_path(runs / name)
-        overrides = {"data": data, "out": out, **dict(parse_override(s) for s in sets)}
-        cfg = load_config(None, REPO / config, overrides)
-        epochs = args.epochs or cfg.epochs
-        # Intruder folders named by the pipeline's transforms (a source dict is not checked).
-        specs = [
-            t["params"]["intruders"]
-            for t in (cfg.pipeline["params"]["transforms"] if cfg.p > 0 else [])
-            if isinstance(t["params"].get("intruders"), str)
-        ]
-        for spec in specs:
-            if not _abs(spec).exists():
-                raise SystemExit(
-                    f"{name}: intruder folder {spec} does not exist here; pack it with the data "
-                    f"(`pack --intruders ...`) or pass --intruders"
-                )
-        trainer_args = ["--data", data, "--out", out]
-        for s in sets:
-            trainer_args += ["--set", s]
-        models[name] = (config, epochs, trainer_args)
-        configs[name] = {
-            "config": config, "epochs": epochs, "size": list(cfg.size), "width": cfg.width,
-            "batch_size": cfg.batch_size, "lr": cfg.lr, "p": cfg.p, "seed": cfg.seed,
-            "pipeline": cfg.pipeline, "intruders": specs[0] if specs else None,
-            "mixed_precision": cfg.mixed_precision, "steps_per_epoch": cfg.steps_per_epoch,
-        }  # fmt: skip
+        config = model_configs(args.dataset)[name]
+        models[name], configs[name] = _model_plan(name, config, data, _repo_path(runs / name),
+                                                  sets, args.epochs)  # fmt: skip
     plan = {
         "models": configs,
         "data": data,
@@ -715,6 +621,7 @@ def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str
         "cudnn_benchmark": args.cudnn_benchmark == "on",
         "orchestrator_device_check": device,
         "tiny": args.tiny,
+        "dataset": args.dataset,
         "sets": sets,
     }
     return plan, models
@@ -722,23 +629,21 @@ def _plan(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[str
 
 def cmd_run(args: argparse.Namespace) -> int:
     t_start = time.monotonic()
-    site = None
-    if importlib.util.find_spec("keras") is None and not args.dry_run:
-        wheels = _abs(args.wheels)
-        site = _install_wheels(wheels, Path(args.site))
-        _say(f"installed the wheels of {args.wheels} into {site} (PYTHONPATH of the trainers)")
+    if importlib.util.find_spec("keras") is None:
+        raise SystemExit('keras is not installed: pip install ".[gpu]" (docs/gpu.md)')
     plan, models = _plan(args)
     jobs = plan["jobs"]
-    plan["env"] = _trainer_env(args, plan["workers"], site)
+    plan["env"] = _trainer_env(args, plan["workers"])
     if args.report is None:
-        args.report = str(_abs(args.runs) / "report")
+        args.report = str(_abs(args.runs))
     orch = Orchestra(args, plan, t_start)
     for name, (config, epochs, trainer_args) in models.items():
         orch.models[name] = ModelRun(orch, name, config, epochs, trainer_args)
 
+    budget = "no time limit" if args.budget_s is None else f"budget {args.budget_s:g} s"
     _say(
-        f"paper Table 1 ({plan['orchestrator_device_check'] or 'device: see the logs'}): "
-        f"{', '.join(models)} side by side ({jobs} at a time), budget {args.budget_s:g} s, "
+        f"paper Table 1, {args.dataset} ({plan['orchestrator_device_check'] or 'see the logs'}): "
+        f"{', '.join(models)} side by side ({jobs} at a time), {budget}, "
         f"evaluation every {args.eval_every} epochs, runs in {plan['runs']}, report in "
         f"{args.report}"
     )
@@ -746,7 +651,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if m.done >= m.epochs:
             _say(f"  {name}: {m.done}/{m.epochs} epochs done")
             continue
-        cmd = m.command(m.next_target(), args.budget_s - args.overhead_s)
+        limit = None if args.budget_s is None else args.budget_s - args.overhead_s
+        cmd = m.command(m.next_target(), limit)
         _say(f"  {name}: {m.done}/{m.epochs} epochs done; next: {shell_line(cmd, plan['env'])}")
     if args.dry_run:
         return 0
@@ -787,10 +693,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     _say(f"[{orch.now():6.1f} s] finished; measured:")
     for line in orch.estimate_lines():
         _say(line)
+    table = table_rows(orch.rows)
     for name, m in orch.models.items():
-        rows = [r for r in orch.rows if r["model"] == name and r["micro_auc"] is not None]
-        last = f"epoch {rows[-1]['epoch']} micro AUC {rows[-1]['micro_auc']:.4f}" if rows else "-"
-        _say(f"  {name}: {m.status}; last evaluation: {last}")
+        t = table.get(name)
+        last = "-" if t is None else f"epoch {t['epoch']} micro AUC {t['micro_auc']:.4f}"
+        best = "" if t is None else (
+            f"; best evaluated epoch on test labels (the paper's selection): epoch "
+            f"{t['best_epoch']} micro AUC {t['best_epoch_micro_auc']:.4f}"
+        )  # fmt: skip
+        _say(f"  {name}: {m.status}; last evaluation: {last}{best}")
     _say(f"report: {orch.report / REPORT_JSON}, {orch.report / REPORT_CSV}")
     failed = [n for n, m in orch.models.items() if m.status.startswith("failed")]
     return 1 if failed else 0
@@ -801,73 +712,52 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("pack", help="write the compact Ped2 copy to carry to the GPU machine")
-    p.add_argument("--src", default="../shared/datasets/ped2", help="Ped2 root")
-    p.add_argument("--dst", default=".cache/ped2_256", help="output folder (carry it)")
-    p.add_argument("--size", default="256,256", help="H,W the trainer uses (paper: 256,256)")
-    p.add_argument("--quality", type=int, default=90, help="JPEG quality (90: ~51 MiB at 256)")
-    p.add_argument("--intruders", default=INTRUDERS, help="intruder image folder to copy along")
-    p.add_argument("--no-masks", action="store_true", help="leave the pixel masks out")
-    p.add_argument("--cache-dir", default=None, help="the trainer's decoded-frame cache")
-    p.add_argument("--overwrite", action="store_true")
-
-    w = sub.add_parser("wheels", help="download the packages the GPU machine lacks")
-    w.add_argument("--dst", default=".whl")
-    w.add_argument("--python-version", default="3.12", help="the GPU machine's Python")
-
-    r = sub.add_parser("run", help="train the three models within the budget")
-    r.add_argument(
-        "--data",
-        help="dataset root: the `pack` output, or any Ped2 layout (relative paths: "
-        "from the repository root, as every path here)",
+    ap.add_argument("--dataset", choices=DATASETS, default="ped2",
+                    help="the Table 1 column: configs/paper_<dataset>_*.yaml")  # fmt: skip
+    ap.add_argument("--data", help="the dataset folder, in any layout the trainer reads")
+    ap.add_argument("--models", nargs="+", choices=ROWS, default=list(ROWS))
+    ap.add_argument("--epochs", type=int, help="train up to this many (default: the configs', 60)")
+    ap.add_argument(
+        "--eval-every", type=int, help="epochs per chunk, K >= 1 (default 5; --tiny: 1)"
     )
-    r.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    r.add_argument("--budget-s", type=float, default=540.0, help="wall-clock budget (s)")
-    r.add_argument("--eval-every", type=int, help="epochs per chunk, K >= 1 (default 5; --tiny: 1)")
-    r.add_argument("--epochs", type=int, help="train up to this many (default: the configs', 60)")
-    r.add_argument(
-        "--runs", help="run directories, checkpoints (default runs/paper_gpu; --tiny: _tiny)"
-    )
-    r.add_argument("--report", help="report folder, e.g. $OUT (default: <runs>/report)")
-    r.add_argument("--jobs", type=int, default=0, help="trainer processes at a time (0: all)")
-    r.add_argument("--backend", default="torch", help="KERAS_BACKEND of the trainers")
-    r.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
-                   help="mixed_float16 (auto: when torch sees a CUDA device)")  # fmt: skip
-    r.add_argument("--cudnn-benchmark", choices=("on", "off"), default="on")
-    r.add_argument(
+    ap.add_argument("--budget-s", type=float, default=None,
+                    help="optional wall-clock limit (s); run again to continue")  # fmt: skip
+    ap.add_argument("--runs", help="run folders and report (default runs/paper_table/<dataset>)")
+    ap.add_argument("--report", help="report folder (default: --runs)")
+    ap.add_argument("--jobs", type=int, default=0, help="trainer processes at a time (0: all)")
+    ap.add_argument("--backend", default="torch", help="KERAS_BACKEND of the trainers")
+    ap.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto",
+                    help="mixed_float16 (auto: when torch sees a CUDA device)")  # fmt: skip
+    ap.add_argument("--cudnn-benchmark", choices=("on", "off"), default="on")
+    ap.add_argument(
         "--eval-batch-size", type=int, help="clips per scoring pass (default 32; --tiny: 16)"
     )
-    r.add_argument("--intruders", help="intruder spec (default: <data>/intruders if present)")
-    r.add_argument("--set", action="append", default=[], help="extra trainer --set KEY=VALUE")
-    r.add_argument("--overhead-s", type=float, default=60.0,
-                   help="guess of a chunk's time outside training (start, load, evaluation) "
-                   "until one is measured")  # fmt: skip
-    r.add_argument("--min-first-s", type=float, default=30.0,
-                   help="training time a first chunk needs at least, before any is "
-                   "measured")  # fmt: skip
-    r.add_argument("--margin-s", type=float, default=5.0, help="kept free at the budget's end")
-    r.add_argument("--wheels", default=".whl", help="wheels to install when keras is missing")
-    r.add_argument("--site", default="/tmp/paper_table_site", help="where to install them")
-    r.add_argument("--tiny", action="store_true",
-                   help="CPU wiring check: 32x32, width 0.125, 2 steps/epoch, small synthetic "
-                   "data (unless --data)")  # fmt: skip
-    r.add_argument("--dry-run", action="store_true", help="print the plan and commands only")
+    ap.add_argument("--intruders", help="intruder images for the patch model (default: config's)")
+    ap.add_argument("--set", action="append", default=[], help="extra trainer --set KEY=VALUE")
+    ap.add_argument("--overhead-s", type=float, default=60.0,
+                    help="with --budget-s: guess of a chunk's time outside training (start, "
+                    "load, evaluation) until one is measured")  # fmt: skip
+    ap.add_argument("--min-first-s", type=float, default=30.0,
+                    help="with --budget-s: training time a first chunk needs at least")  # fmt: skip
+    ap.add_argument("--margin-s", type=float, default=5.0, help="kept free at the budget's end")
+    ap.add_argument("--tiny", action="store_true",
+                    help="CPU wiring check: 32x32, width 0.125, 2 steps/epoch, small synthetic "
+                    "data (unless --data)")  # fmt: skip
+    ap.add_argument("--dry-run", action="store_true", help="print the plan and commands only")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "run" and args.eval_every is None:
+    if args.eval_every is None:
         args.eval_every = 1 if args.tiny else 5
-    if args.command == "run" and args.eval_batch_size is None:
-        args.eval_batch_size = 16 if args.tiny else 32
-    if args.command == "run" and args.runs is None:
-        args.runs = "runs/paper_gpu_tiny" if args.tiny else "runs/paper_gpu"
-    if getattr(args, "eval_every", 1) < 1:
+    if args.eval_every < 1:
         raise SystemExit("--eval-every must be >= 1")
-    return {"pack": cmd_pack, "wheels": cmd_wheels, "run": cmd_run}[args.command](args)
+    if args.eval_batch_size is None:
+        args.eval_batch_size = 16 if args.tiny else 32
+    if args.runs is None:
+        args.runs = f"runs/paper_table{'_tiny' if args.tiny else ''}/{args.dataset}"
+    return cmd_run(args)
 
 
 if __name__ == "__main__":

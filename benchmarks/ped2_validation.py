@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,8 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
     """Train one run, scoring the test split after every epoch; write its JSON."""
     import keras
 
-    from trainer import evaluation
     from trainer.checkpoint import atomic_write_text
     from trainer.data import load_split
-    from trainer.inference import predict_fn
     from trainer.synthetic import resolve_dataset
     from trainer.train import train_model
     from trainer.writers import git_commit
@@ -116,9 +115,37 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
     record |= {"commit": git_commit(), "backend": keras.config.backend()}
     record["epochs"] = []
 
-    class TestAUC(keras.callbacks.Callback):
-        """Measures (never chooses): the test AUCs after every epoch."""
+    def on_epoch(row: dict[str, Any]) -> None:
+        record["epochs"].append(row)
+        atomic_write_text(out, json.dumps(record, indent=1))
+        print(
+            f"{variant}-s{seed} epoch {row['epoch']}: val AUC {row['val_auc']:.4f}, "
+            f"test micro AUC {row['test_micro_auc']:.4f}",
+            flush=True,
+        )
 
+    t0 = time.perf_counter()
+    callback = epoch_test_auc_callback(test, config, on_epoch)
+    train_model(config, overwrite=True, verbose=0, evaluate=False, callbacks=[callback])
+    record["seconds"] = time.perf_counter() - t0
+    record["complete"] = True
+    atomic_write_text(out, json.dumps(record, indent=1))
+    return out
+
+
+def epoch_test_auc_callback(
+    test: list, config: Any, on_epoch: Callable[[dict[str, Any]], None]
+) -> Any:
+    """A Keras callback that scores the test videos ``test`` after every epoch, under the
+    paper's protocol and ``config``'s clip length and batch, and passes ``on_epoch`` a row
+    ``{"epoch": n, <the epoch's logs>, "test_micro_auc", "test_unnormalised_auc",
+    "test_macro_auc"}``. It measures only: nothing may be chosen with these test AUCs."""
+    import keras
+
+    from trainer import evaluation
+    from trainer.inference import predict_fn
+
+    class TestAUC(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             res = evaluation.evaluate(
                 test,
@@ -129,20 +156,9 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
             )
             row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
             row |= {f"test_{k}": getattr(res, k) for k in TEST_METRICS}
-            record["epochs"].append(row)
-            atomic_write_text(out, json.dumps(record, indent=1))
-            print(
-                f"{variant}-s{seed} epoch {epoch + 1}: val AUC {row['val_auc']:.4f}, "
-                f"test micro AUC {res.micro_auc:.4f}",
-                flush=True,
-            )
+            on_epoch(row)
 
-    t0 = time.perf_counter()
-    train_model(config, overwrite=True, verbose=0, evaluate=False, callbacks=[TestAUC()])
-    record["seconds"] = time.perf_counter() - t0
-    record["complete"] = True
-    atomic_write_text(out, json.dumps(record, indent=1))
-    return out
+    return TestAUC()
 
 
 def result_path(args: argparse.Namespace, variant: str, seed: int) -> Path:

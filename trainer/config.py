@@ -117,6 +117,10 @@ class TrainConfig:
         Dataset root (see :mod:`trainer.data`); ``None`` = the embedded synthetic dataset.
     train_split, test_split : str
         Split names passed to :func:`trainer.data.load_split`.
+    label_source : str
+        Where test frame labels come from: ``frame_labels`` (default: the dataset's frame-label
+        file, the labels published AUCs use, e.g. ``frame_labels_avenue.npy``) or ``masks`` (a
+        frame is anomalous when its pixel mask is not empty); see :mod:`trainer.datasets`.
     size : tuple of int
         Frame size ``(H, W)``; both multiples of 16 (the encoder halves them four times).
     channels : int
@@ -196,6 +200,7 @@ class TrainConfig:
     data: str | None = None
     train_split: str = "training"
     test_split: str = "testing"
+    label_source: str = "frame_labels"
     size: tuple[int, int] = (256, 256)
     channels: int = 1
     clip_length: int = 16
@@ -247,6 +252,7 @@ class TrainConfig:
 
         need(all(s > 0 and s % 16 == 0 for s in self.size), "size", "need H, W multiples of 16")
         need(self.channels in (1, 3), "channels", "must be 1 or 3")
+        need(self.label_source in ("frame_labels", "masks"), "label_source", "frame_labels|masks")
         need(self.clip_length > 0 and self.clip_length % 8 == 0, "clip_length", "multiple of 8")
         need(self.width > 0, "width", "must be > 0")
         need(self.batch_size >= 1, "batch_size", "must be >= 1")
@@ -417,6 +423,7 @@ RESUME_MUTABLE_KEYS = frozenset(
         "num_parallel_calls",
         "time_limit_s",
         "keep_best",
+        "label_source",
     }
 )
 

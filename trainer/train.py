@@ -379,7 +379,7 @@ def load_test_split(root: Path, config: TrainConfig, verbose: int = 1) -> list[V
     try:
         videos = load_split(
             root, config.test_split, size=config.size, channels=config.channels,
-            cache_dir=config.cache_dir,
+            cache_dir=config.cache_dir, label_source=config.label_source,
         )  # fmt: skip
     except MissingSplitError as e:
         _say(verbose, f"no evaluation: {e}")

@@ -376,6 +376,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.data is not None and not Path(config.data).exists():
         # Checked here too so that the error comes before the slow framework import.
         raise FileNotFoundError(f"dataset folder {config.data} does not exist")
+    if config.strategy != "multiworker":  # whose chief locks in train(), after TF_CONFIG
+        from trainer.rundir import lock_until_exit
+
+        lock = lock_until_exit(config.out, "train")  # before the slow import: fails fast
     _settle_backend(config.strategy)
 
     from trainer.distribute import make_distribution
@@ -398,6 +402,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         evaluate=not args.no_eval,
         distribution=distribution,
     )
+    if config.strategy != "multiworker":
+        lock.release()
     return 0
 
 
@@ -497,6 +503,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _announce(args.quiet)
     from trainer.data import load_split
     from trainer.localisation import Localiser
+    from trainer.rundir import lock_output
     from trainer.train import evaluate_model, pixel_masks, resolve_dataset
 
     model = load_model(args.model)
@@ -507,17 +514,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     localisation: bool | Localiser = args.localisation
     if localisation and any(v.masks is not None for v in videos):
         localisation = Localiser(pixel_masks, map_sigma=args.map_sigma)
-    evaluate_model(
-        model,
-        videos,
-        out,
-        batch_size=args.batch_size,
-        pad_edges=args.pad_edges,
-        extra={"model": str(args.model), "dataset": str(root), "split": args.split},
-        verbose=0 if args.quiet else 1,
-        localisation=localisation,
-        smooth_sigma=args.smooth_sigma,
-    )
+    with lock_output(out, "evaluate"):  # one process at a time in a run directory
+        evaluate_model(
+            model,
+            videos,
+            out,
+            batch_size=args.batch_size,
+            pad_edges=args.pad_edges,
+            extra={"model": str(args.model), "dataset": str(root), "split": args.split},
+            verbose=0 if args.quiet else 1,
+            localisation=localisation,
+            smooth_sigma=args.smooth_sigma,
+        )
     return 0
 
 

@@ -26,12 +26,14 @@ from trainer.calibration import (
     CalibrationError,
     calibrate,
     default_calibration_path,
+    warn_small_calibration,
 )
 from trainer.config import RESUME_MUTABLE_KEYS, ConfigError, TrainConfig
 from trainer.data import DatasetError, MissingSplitError, Video, load_split
 from trainer.distribute import Distribution, make_distribution
 from trainer.losses import DualLossAutoencoder, build_dual_loss_autoencoder
 from trainer.pipeline import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
+from trainer.rundir import RunSession
 from trainer.validation import (
     BEST_MODEL,
     ValidationCallback,
@@ -403,15 +405,21 @@ def train(
         raised before the first training step: the test split (its frames, labels and masks)
         is read and checked first when ``evaluate`` (:func:`load_test_split`).
     """
-    return train_model(
-        config,
-        resume=resume,
-        overwrite=overwrite,
-        verbose=verbose,
-        evaluate=evaluate,
-        distribution=distribution,
-        callbacks=callbacks,
-    )[0]
+    dist = distribution or make_distribution(config.strategy, config.replicas)
+    # One process per run directory; disk errors while saving say what is safe (trainer.rundir).
+    with RunSession(config.out, "train", enabled=dist.is_chief):
+        run_dir = train_model(
+            config,
+            resume=resume,
+            overwrite=overwrite,
+            verbose=verbose,
+            evaluate=evaluate,
+            distribution=dist,
+            callbacks=callbacks,
+        )[0]
+    if dist.is_chief:
+        warn_small_calibration(run_dir / ckpt.FINAL_MODEL)
+    return run_dir
 
 
 def train_model(

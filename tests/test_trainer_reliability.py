@@ -16,9 +16,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from trainer import rundir
+from trainer.stream import stall_message, watch
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -146,3 +149,150 @@ def test_a_user_file_named_like_a_run_file_is_not_listed_when_older(tmp_path):
     rundir.record_run_files(run, since=time.time())
     ours, others = rundir.run_files(run)
     assert ours == ["config.yaml"] and others == ["calibration.json"]
+
+
+# ---------------------------------------------------------------------- watch: stalled streams
+
+
+class StallingCapture:
+    """``n`` frames, then a read that blocks for ``block`` s (a stalled stream) and fails."""
+
+    def __init__(self, n: int, block: float, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.frames = [rng.integers(0, 256, (24, 40, 3), dtype=np.uint8) for _ in range(n)]
+        self.block, self.i, self.released = block, 0, False
+
+    def read(self):
+        if self.i >= len(self.frames):
+            time.sleep(self.block)
+            return False, None
+        self.i += 1
+        return True, self.frames[self.i - 1]
+
+    def get(self, prop: int) -> float:
+        return 10.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        self.released = True
+
+
+def mean_model(batch: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(batch.mean(axis=1, keepdims=True), batch.shape).copy()
+
+
+SHAPE = (4, 8, 8, 1)
+
+
+def test_watch_tells_a_stalled_stream_from_its_end(tmp_path):
+    res = watch(StallingCapture(9, block=30), mean_model, SHAPE, out=tmp_path, stall_timeout=0.3)
+    assert res.stalled and res.stopped == "stalled: no frame for 0.3 s"
+    assert res.frames_read == res.frames_scored == 9
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stopped"] == "stalled: no frame for 0.3 s" and summary["reconnects"] == 0
+    ended = watch(StallingCapture(9, block=0), mean_model, SHAPE, stall_timeout=0.3)
+    assert not ended.stalled and ended.stopped == "end of stream" and ended.frames_scored == 9
+
+
+def test_watch_reconnects_after_a_stall(tmp_path):
+    opened = [StallingCapture(5, block=0, seed=1)]
+    res = watch(StallingCapture(7, block=30), mean_model, SHAPE, out=tmp_path, stall_timeout=0.3,
+                reconnect=2, reopen=lambda: opened[0], delay=2)  # fmt: skip
+    assert (res.stopped, res.reconnects, res.frames_read, res.frames_scored) == (
+        "end of stream", 1, 12, 12,
+    )  # fmt: skip
+    assert opened[0].released
+    with open(tmp_path / "scores.csv") as fh:
+        assert [int(r.split(",")[0]) for r in fh.read().splitlines()[1:]] == list(range(12))
+
+    def never() -> StallingCapture:
+        raise ValueError("OpenCV cannot open video source 'rtsp://cam'")
+
+    gone = watch(StallingCapture(3, block=30), mean_model, SHAPE, stall_timeout=0.2,
+                 reconnect=1, reopen=never)  # fmt: skip
+    assert gone.stalled and gone.reconnects == 0 and gone.frames_scored == 3
+    assert "no frame for 0.2 s after 3 frames" in stall_message("rtsp://cam", gone)
+
+
+# ---------------------------------------------------------------------- end to end (CLI)
+
+
+def trainer(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "trainer", *args],
+        capture_output=True, text=True, env=ENV, timeout=timeout,
+    )  # fmt: skip
+
+
+def errors(err: str) -> list[str]:
+    assert "Traceback" not in err, err
+    return [ln for ln in err.splitlines() if ln.startswith("error:")]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("reliability") / "data"
+    made = trainer("make-synthetic", "--out", str(root), "--n-train", "3", "--n-test", "2",
+                   "--frames", "40", "--size", "32,32")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return root
+
+
+def train_cmd(data: Path, out: Path, *extra: str) -> list[str]:
+    cache = out.parent / "cache"
+    return [sys.executable, "-m", "trainer", "train", "--preset", "smoke", "--data", str(data),
+            "--out", str(out), "--set", f"cache_dir={cache}", "--quiet", *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def raced(data) -> dict:
+    """Two trainings on one --out: the second starts once the first holds the lock. The
+    first holds out one of three videos (too few frames for the default --fpr)."""
+    run = data.parent / "run"
+    extra = ("--epochs", "2", "--no-eval", "--set", "val_fraction=0.34",
+             "--set", "val_holdout=videos")  # fmt: skip
+    first = subprocess.Popen(train_cmd(data, run, *extra), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
+    deadline = time.time() + 120
+    while not (run / rundir.LOCK_FILE).is_file() or not (run / rundir.LOCK_FILE).stat().st_size:
+        assert first.poll() is None and time.time() < deadline, first.communicate()
+        time.sleep(0.05)
+    second = subprocess.run(train_cmd(data, run, *extra, "--seed", "1"), capture_output=True,
+                            text=True, env=ENV, timeout=600)  # fmt: skip
+    out, err = first.communicate(timeout=600)
+    return {"run": run, "first": first, "first_err": err, "second": second}
+
+
+@pytest.mark.slow
+def test_a_second_train_on_a_busy_run_dir_exits_2_naming_the_pid(raced):
+    run, first, second = raced["run"], raced["first"], raced["second"]
+    assert second.returncode == 2
+    assert errors(second.stderr) == [
+        f"error: run directory {run} is in use by process {first.pid} "
+        + errors(second.stderr)[0].split(f"{first.pid} ", 1)[1]
+    ]
+    assert "(train since" in second.stderr and "choose another --out" in second.stderr
+    assert first.returncode == 0, raced["first_err"]
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 2 and state["seed"] == 0  # the first run, complete
+    assert (run / "model.keras").is_file() and not (run / rundir.LOCK_FILE).exists()
+    listed = json.loads((run / rundir.MANIFEST).read_text())["files"]
+    assert {"config.yaml", "model.keras", "checkpoint/epoch-0002.keras"} <= set(listed)
+    assert "checkpoint/epoch-0001.keras" not in listed  # deleted when epoch 2 was saved
+
+
+@pytest.mark.slow
+def test_evaluate_into_a_busy_run_dir_exits_2(raced, data):
+    run = raced["run"]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run), "0"],
+                              stdout=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
+    try:
+        assert holder.stdout.readline() == "won\n"
+        ev = trainer("evaluate", "--model", str(run / "model.keras"), "--data", str(data),
+                     "--cache-dir", str(run.parent / "cache"), "--quiet")  # fmt: skip
+    finally:
+        (run.parent / "stop").touch()
+        holder.wait(timeout=30)
+        (run.parent / "stop").unlink()
+    assert ev.returncode == 2
+    (line,) = errors(ev.stderr)
+    assert line.startswith(f"error: run directory {run} is in use by process {holder.pid} ")

@@ -62,6 +62,8 @@ __all__ = [
 ]
 
 EXIT_USAGE = 2
+EXIT_STALLED = 3  # watch: the source stopped sending frames
+STALL_TIMEOUT_S = 10.0  # trainer.stream.STALL_TIMEOUT_S (not imported: it loads OpenCV)
 
 PAPER_CPU_CLIPS_PER_S = 0.41
 """Training clips/s of the paper's model (16 x 256 x 256 x 1, width 1, batch 4) on 2 CPU cores
@@ -290,6 +292,21 @@ def build_parser() -> argparse.ArgumentParser:
     wt.add_argument("--batch", type=int, default=4, help="windows per forward pass")
     wt.add_argument("--max-frames", type=int, help="stop after this many frames")
     wt.add_argument("--no-video", action="store_true", help="no annotated.mp4")
+    wt.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=STALL_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds without a frame after which the source has stalled: exit code "
+        f"{EXIT_STALLED} (default {STALL_TIMEOUT_S:g})",
+    )
+    wt.add_argument(
+        "--reconnect",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after a stall, open the source again, up to N times (default 0)",
+    )
     wt.add_argument("--quiet", action="store_true", help="no messages")
 
     m = sub.add_parser("make-synthetic", help="write the embedded synthetic dataset")
@@ -658,7 +675,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from trainer.stream import LiveLine, open_source, watch
+    from trainer.stream import LiveLine, open_source, stall_message, watch
 
     capture, live = open_source(args.source)  # before the slow import: a bad source fails fast
     try:
@@ -693,11 +710,17 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 "backend": backend.info(),
             },  # fmt: skip
             fixed_batch=keras.config.backend() != "torch",
+            stall_timeout=args.stall_timeout,
+            reconnect=args.reconnect,
+            reopen=lambda: open_source(args.source)[0],
         )
     finally:
         capture.release()
     if not args.quiet:
         print(f"{result.stopped}: {result.frames_scored} frames scored -> {out}")
+    if result.stalled:
+        print(f"error: {stall_message(args.source, result)}", file=sys.stderr)
+        return EXIT_STALLED
     return 0
 
 

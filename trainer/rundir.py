@@ -478,7 +478,7 @@ def save_error(run_dir: str | os.PathLike, e: OSError, path: str | os.PathLike |
             f"(free disk space) and continue with `python -m trainer train --out {run_dir} "
             f"--resume`"
         )
-    return RunSaveError(f"{_write_failure(path, e)}. {safe}")
+    return RunSaveError(f"{_write_failure(path, e)}. {safe[0].upper()}{safe[1:]}")
 
 
 class SaveFailed(OSError):

@@ -296,3 +296,159 @@ def test_evaluate_into_a_busy_run_dir_exits_2(raced, data):
     assert ev.returncode == 2
     (line,) = errors(ev.stderr)
     assert line.startswith(f"error: run directory {run} is in use by process {holder.pid} ")
+
+
+@pytest.fixture(scope="module")
+def avi(data) -> Path:
+    path = data.parent / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        writer.write(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def fpr_advice(text: str) -> str:
+    """The rate a too-small calibration's message suggests."""
+    return text.split("pass --fpr ", 1)[1].split()[0]
+
+
+@pytest.mark.slow
+def test_small_holdout_warns_and_score_and_watch_say_what_they_can_do(raced, avi):
+    run = raced["run"]
+    (warning,) = [ln for ln in raced["first_err"].splitlines() if ln.startswith("warning:")]
+    n = json.loads((run / "calibration.json").read_text())["n_frames"]
+    assert warning.startswith(f"warning: {run / 'calibration.json'} has {n} normal frames, too "
+                              "few for the default --fpr 0.01 of score and watch")  # fmt: skip
+    rate = fpr_advice(warning)
+    assert float(rate) >= 1 / (n + 1) > float(rate) - 0.001
+    model = str(run / "model.keras")
+    for cmd in (["score", str(avi)], ["watch", str(avi), "--no-video"]):
+        failed = trainer(*cmd, "--model", model, "--out", str(run.parent / cmd[0]), "--quiet")
+        assert failed.returncode == 2
+        (line,) = errors(failed.stderr)
+        assert f"the calibration has {n}, so the smallest rate it supports is --fpr {rate}" in line
+        assert "calibrate on more normal video (python -m trainer calibrate" in line
+    scored = trainer("score", str(avi), "--model", model, "--fpr", rate, "--quiet",
+                     "--out", str(run.parent / "score"))  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+
+
+@pytest.mark.slow
+def test_watch_exits_3_when_the_stream_stalls(raced, tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys, time
+        import numpy as np
+        import trainer.stream as stream
+
+        class Stalls:
+            i = 0
+            def read(self):
+                self.i += 1
+                if self.i > 6:
+                    time.sleep(60)
+                    return False, None
+                return True, np.full((32, 32, 3), 9 * self.i, np.uint8)
+            def get(self, prop):
+                return 0.0
+            def release(self):
+                pass
+
+        stream.open_source = lambda source: (Stalls(), True)
+        from trainer.cli import main
+        sys.exit(main(sys.argv[1:]))
+        """
+    )
+    args = ["watch", "0", "--model", str(raced["run"] / "model.keras"), "--fpr", "0.5",
+            "--stall-timeout", "0.5", "--out", str(tmp_path), "--quiet"]  # fmt: skip
+    res = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                         env=ENV, timeout=300)  # fmt: skip
+    assert res.returncode == 3, res.stderr
+    assert errors(res.stderr) == [
+        "error: 0: no frame for 0.5 s after 6 frames: the stream stalled; --reconnect N opens "
+        "it again after a stall"
+    ]
+    assert json.loads((tmp_path / "summary.json").read_text())["frames_scored"] == 6
+
+
+@pytest.fixture(scope="module")
+def bad_models(raced) -> dict[str, Path]:
+    folder = raced["run"].parent / "bad"
+    folder.mkdir()
+    (folder / "text.keras").write_text("this is not a model\n")
+    whole = (raced["run"] / "model.keras").read_bytes()
+    (folder / "cut.keras").write_bytes(whole[: len(whole) * 2 // 3])
+    return {"not a Keras model file": folder / "text.keras", "is truncated": folder / "cut.keras"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [("score", "not a Keras model file"), ("calibrate", "not a Keras model file"),
+     ("watch", "not a Keras model file"), ("evaluate", "not a Keras model file"),
+     ("score", "is truncated"), ("watch", "is truncated")],
+)  # fmt: skip
+def test_a_bad_model_file_is_named_as_such(command, problem, bad_models, data, avi):
+    model = str(bad_models[problem])
+    args = {
+        "score": ["score", str(avi), "--model", model],
+        "calibrate": ["calibrate", model, "--normal", str(data / "training" / "frames" / "01")],
+        "watch": ["watch", str(avi), "--model", model],
+        "evaluate": ["evaluate", "--model", model, "--data", str(data)],
+    }[command]
+    res = trainer(*args, "--quiet")
+    assert res.returncode == 2
+    (line,) = errors(res.stderr)
+    assert problem in line and model in line and "File not found" not in res.stderr
+
+
+DISK_FULL = textwrap.dedent(
+    """
+    import errno, sys
+    import trainer
+    import keras
+
+    real_save = keras.Model.save
+
+    def save(self, path, *args, **kwargs):  # the disk fills up while epoch 2 is saved
+        if "epoch-0002" in str(path):
+            with open(path, "wb") as fh:
+                fh.write(b"PK\\x03\\x04 half a zip")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, path, *args, **kwargs)
+
+    keras.Model.save = save
+    from trainer.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.slow
+def test_disk_full_while_saving_says_what_is_safe_and_resume_cleans_up(data, tmp_path):
+    run = tmp_path / "run"
+    cmd = train_cmd(data, run, "--epochs", "2", "--no-eval")
+    full = subprocess.run([sys.executable, "-c", DISK_FULL, *cmd[3:]], capture_output=True,
+                          text=True, env=ENV, timeout=600)  # fmt: skip
+    assert full.returncode == 2
+    (line,) = errors(full.stderr)
+    assert line.startswith(f"error: cannot write {run / 'checkpoint'}/.epoch-0002.tmp-")
+    assert line.endswith(
+        ".keras: No space left on device. The last complete epoch (1) is safe in "
+        f"{run / 'checkpoint'}; fix that (free disk space) and continue with `python -m "
+        f"trainer train --out {run} --resume`"
+    )
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 1
+    assert not list((run / "checkpoint").glob(".epoch-0002.tmp-*"))  # removed at once
+    # What a killed run leaves behind is removed by the next process that takes the run.
+    stale = [run / "checkpoint" / ".epoch-0002.tmp-424242.keras", run / ".history.json.tmp-7"]
+    for path in stale:
+        path.write_bytes(b"PK\x03\x04 half")
+    resumed = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=ENV,
+                             timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"removed 2 half-written file(s) of an earlier run in {run}" in resumed.stderr
+    assert not any(p.exists() for p in stale)
+    assert json.loads((run / "checkpoint" / "state.json").read_text())["epoch"] == 2

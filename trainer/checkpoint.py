@@ -179,7 +179,8 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     resume : bool
         Continue the run in ``run_dir``: it must hold that run's ``config.yaml``.
     overwrite : bool
-        Delete a previous run's artifacts (only the files listed in ``RUN_ARTIFACTS``).
+        Delete the files the previous run wrote (its ``run-files.json``, see
+        :func:`trainer.rundir.clear_run_files`), and nothing else.
 
     Returns
     -------

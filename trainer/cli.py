@@ -188,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override any config key (repeatable), e.g. --set size=96,96",
     )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--overwrite", action="store_true", help="replace the results in --out")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (deletes only the files it wrote; refuses when there "
+        "are others)",
+    )
     t.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
@@ -283,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a video file, camera or stream as it arrives",
         description="Reads SOURCE frame by frame, scores each frame by the window that ends at "
         "it (or the calibration's delay), and writes scores.csv, annotated.mp4 and "
-        "summary.json. Ctrl-C stops it and keeps what was written.",
+        "summary.json. Ctrl-C stops it and keeps what was written. A source that sends no "
+        "frame for --stall-timeout seconds has stalled: exit code 3 (unless --reconnect "
+        "opens it again).",
     )
     wt.add_argument("source", help="video file, camera index (0, 1, ...) or stream URL")
     wt.add_argument("--model", required=True, help="a .keras model saved by train")

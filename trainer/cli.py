@@ -400,10 +400,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if config.data is not None and not Path(config.data).exists():
         # Checked here too so that the error comes before the slow framework import.
         raise FileNotFoundError(f"dataset folder {config.data} does not exist")
-    if config.strategy != "multiworker":  # whose chief locks in train(), after TF_CONFIG
-        from trainer.rundir import lock_until_exit
+    from trainer.rundir import lock_until_exit
 
-        lock = lock_until_exit(config.out, "train")  # before the slow import: fails fast
+    # Before the slow import, so that a busy --out fails fast (multiworker: its chief locks in
+    # train(), once TF_CONFIG says which worker it is).
+    lock = lock_until_exit(config.out) if config.strategy != "multiworker" else None
     _settle_backend(config.strategy)
 
     from trainer.distribute import make_distribution
@@ -418,16 +419,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(warning, file=sys.stderr, flush=True)
     from trainer.train import train
 
-    train(
-        config,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
-        evaluate=not args.no_eval,
-        distribution=distribution,
-    )
-    if config.strategy != "multiworker":
-        lock.release()
+    try:
+        train(
+            config,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else 1,
+            evaluate=not args.no_eval,
+            distribution=distribution,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

@@ -258,8 +258,10 @@ def raced(data) -> dict:
         time.sleep(0.05)
     second = subprocess.run(train_cmd(data, run, *extra, "--seed", "1"), capture_output=True,
                             text=True, env=ENV, timeout=600)  # fmt: skip
+    resume = subprocess.run(train_cmd(data, run, "--resume", "--epochs", "3"),
+                            capture_output=True, text=True, env=ENV, timeout=600)  # fmt: skip
     out, err = first.communicate(timeout=600)
-    return {"run": run, "first": first, "first_err": err, "second": second}
+    return {"run": run, "first": first, "first_err": err, "second": second, "resume": resume}
 
 
 @pytest.mark.slow
@@ -271,6 +273,10 @@ def test_a_second_train_on_a_busy_run_dir_exits_2_naming_the_pid(raced):
         + errors(second.stderr)[0].split(f"{first.pid} ", 1)[1]
     ]
     assert "(train since" in second.stderr and "choose another --out" in second.stderr
+    resume = raced["resume"]  # --resume while the run still trains is stopped the same way
+    assert resume.returncode == 2
+    assert errors(resume.stderr)[0].startswith(f"error: run directory {run} is in use by process "
+                                               f"{first.pid} ")  # fmt: skip
     assert first.returncode == 0, raced["first_err"]
     state = json.loads((run / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 2 and state["seed"] == 0  # the first run, complete

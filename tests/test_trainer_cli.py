@@ -140,10 +140,14 @@ def test_overwrite_rules(dataset, cache, tmp_path, capsys):
     (run / "notes.txt").write_text("mine")
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert f"run directory {run} already holds results" in err and "--overwrite" in err
+    assert f"run directory {run} already holds a run (" in err and "--overwrite" in err
+    # --overwrite deletes only the files the run wrote: it refuses while anything else is there
+    assert main([*args, "--overwrite", "--seed", "1"]) == 2
+    assert "not a run's: notes.txt;" in capsys.readouterr().err
+    assert (run / "notes.txt").read_text() == "mine" and state(run)["seed"] == 0
+    (run / "notes.txt").unlink()
     assert main([*args, "--overwrite", "--seed", "1"]) == 0
     assert state(run)["seed"] == 1
-    assert (run / "notes.txt").read_text() == "mine"  # only the run's own files were replaced
     # a resume may not change what decides the data order
     assert main(["train", "--out", str(run), "--resume", "--seed", "2", "--quiet"]) == 2
     assert "seed" in capsys.readouterr().err

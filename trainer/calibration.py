@@ -39,6 +39,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -109,6 +110,48 @@ def score_index_for(clip_len: int, delay: int = 0) -> int:
     if not 0 <= int(delay) < int(clip_len):
         raise CalibrationError(f"delay must be in [0, {clip_len - 1}] frames, got {delay}")
     return int(clip_len) - 1 - int(delay)
+
+
+def smallest_usable_fpr(n_frames: int) -> float:
+    """The smallest ``--fpr`` with 3 significant digits that ``n_frames`` normal frames
+    support: ``1 / (n_frames + 1)`` rounded up."""
+    exact = 1.0 / (n_frames + 1)
+    scale = 10.0 ** (2 - math.floor(math.log10(exact)))
+    return math.ceil(exact * scale - 1e-6) / scale
+
+
+def too_few_frames(n_frames: int, fpr: float, model_path: str | os.PathLike | None = None) -> str:
+    """Why ``n_frames`` normal frames cannot give alarms at ``fpr``, and the two ways out."""
+    model = model_path or "MODEL"
+    return (
+        f"--fpr {fpr:g} needs at least {math.ceil(1 / fpr) - 1} normal frames; the calibration "
+        f"has {n_frames}, so the smallest rate it supports is "
+        f"--fpr {smallest_usable_fpr(n_frames):g}: pass that (or more), or calibrate on more "
+        f"normal video (python -m trainer calibrate {model} --normal VIDEOS)"
+    )
+
+
+def warn_small_calibration(model_path: str | os.PathLike, fpr: float = DEFAULT_FPR) -> bool:
+    """Say on stderr when the calibration next to ``model_path`` (when there is one) has too
+    few frames for ``fpr`` (the default of ``score`` and ``watch``); returns whether it did."""
+    path = default_calibration_path(model_path)
+    try:
+        calibration = Calibration.load(path)
+    except (OSError, CalibrationError):
+        return False
+    if calibration.min_fpr() <= fpr:
+        return False
+    n = calibration.n_frames
+    print(
+        f"warning: {path} has {n} normal frames, too few for the default --fpr {fpr:g} of "
+        f"score and watch (needs {math.ceil(1 / fpr) - 1}): pass --fpr "
+        f"{smallest_usable_fpr(n):g} or more to them, or calibrate on more normal video "
+        f"(python -m trainer calibrate {model_path} --normal VIDEOS, or train with a larger "
+        f"val_fraction)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -203,11 +246,7 @@ class Calibration:
             raise CalibrationError(f"fpr must be in (0, 1), got {fpr}")
         k = math.floor(fpr * (self.n_frames + 1) + 1e-9)
         if k < 1:
-            raise CalibrationError(
-                f"--fpr {fpr:g} needs at least {math.ceil(1 / fpr) - 1} normal frames; the "
-                f"calibration has {self.n_frames} (smallest possible fpr {self.min_fpr():.3g}): "
-                f"calibrate on more normal video or raise --fpr"
-            )
+            raise CalibrationError(too_few_frames(self.n_frames, fpr))
         return float(self.psnr[min(k, self.n_frames) - 1])
 
     def p_value(self, psnr: np.ndarray | float) -> np.ndarray:

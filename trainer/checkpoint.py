@@ -11,30 +11,38 @@ Layout of a run directory::
                                        keras.saving.load_model(path) needs no import of trainer
     <run>/history.json                 per-epoch logs
     <run>/evaluation/                  scores.csv, summary.json, plots
+    <run>/run-files.json               the files above that the run wrote (trainer.rundir)
+    <run>/.lock                        while a process works on the run (trainer.rundir)
 
 Every file is written to a temporary name and moved into place with ``os.replace``.
 ``state.json`` is the commit point: it is replaced only after the model file it names is
-complete, so a run killed at any moment resumes from its last complete epoch.
+complete, so a run killed at any moment resumes from its last complete epoch. A write that
+fails (disk full) removes its temporary and raises :class:`trainer.rundir.SaveFailed` naming the
+file; the temporaries of a killed run are removed when the next process takes the run's lock.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from trainer import rundir
 from trainer.config import TrainConfig
+from trainer.rundir import RunDirError, SaveFailed
 
 __all__ = [
     "RUN_ARTIFACTS",
     "EpochCheckpoint",
+    "ModelFileError",
     "RunDirError",
     "atomic_write_text",
+    "check_model_file",
     "latest_checkpoint",
     "load_model",
     "prepare_run_dir",
@@ -47,29 +55,49 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.yaml"
 FINAL_MODEL = "model.keras"
 HISTORY_FILE = "history.json"
-# What a run writes; --overwrite removes exactly these (never anything else in the folder).
-RUN_ARTIFACTS = (CONFIG_FILE, CHECKPOINT_DIR, "logs", FINAL_MODEL, HISTORY_FILE, "evaluation")
+# The files a run writes, by name: trainer.rundir.RUN_FILE_PATTERNS.
+RUN_ARTIFACTS = rundir.RUN_FILE_PATTERNS
 
 
-class RunDirError(ValueError):
-    """The run directory holds results that would be overwritten, or nothing to resume."""
+class ModelFileError(ValueError):
+    """A file given as a model is not a complete ``.keras`` file."""
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
+
+    Raises
+    ------
+    trainer.rundir.SaveFailed
+        An OS error (disk full, ...): the temporary is removed, ``path`` is as it was.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SaveFailed(tmp, e) from e
     return path
 
 
 def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
-    """``model.save(path)`` (``.keras`` format) through a temporary file and ``os.replace``."""
+    """``model.save(path)`` (``.keras`` format) through a temporary file and ``os.replace``.
+
+    Raises
+    ------
+    trainer.rundir.SaveFailed
+        An OS error (disk full, ...): the temporary is removed, ``path`` is as it was.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise SaveFailed(tmp, e) from e
     return path
 
 
@@ -96,15 +124,49 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     import trainer.losses  # noqa: F401  (registers the custom classes of older files)
     from trainer.model import from_plain_keras
 
+    check_model_file(path)
     model = keras.saving.load_model(path, safe_mode=True)
     if isinstance(model, trainer.losses.DualLossAutoencoder):
         return model
     return from_plain_keras(model)
 
 
-def has_results(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds anything a run writes."""
-    return any((run_dir / name).exists() for name in RUN_ARTIFACTS)
+def check_model_file(path: str | os.PathLike) -> None:
+    """Raise :class:`ModelFileError` naming ``path`` unless it is a complete ``.keras`` file
+    (a zip archive with ``config.json``): Keras itself calls both cases "File not found".
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        ``path`` is not a zip archive ("not a Keras model file"), is one cut short
+        ("truncated"), or is a zip archive without a model in it.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"model file {p} does not exist")
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    if not zipfile.is_zipfile(p):
+        if head == b"PK\x03\x04":
+            raise ModelFileError(
+                f"model file {p} is truncated ({p.stat().st_size} bytes; the end of the "
+                f".keras archive is missing): copy or save it again"
+            )
+        raise ModelFileError(
+            f"{p} is not a Keras model file (a .keras file is a zip archive saved by `train`)"
+        )
+    try:
+        with zipfile.ZipFile(p) as zf:
+            names = set(zf.namelist())
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelFileError(f"model file {p} is truncated or damaged ({e})") from None
+    if bad is not None:
+        raise ModelFileError(f"model file {p} is damaged: {bad} in it fails its checksum")
+    if "config.json" not in names:
+        raise ModelFileError(f"{p} is a zip archive but not a Keras model file (no config.json)")
 
 
 def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> Path:
@@ -117,7 +179,8 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     resume : bool
         Continue the run in ``run_dir``: it must hold that run's ``config.yaml``.
     overwrite : bool
-        Delete a previous run's artifacts (only the files listed in ``RUN_ARTIFACTS``).
+        Delete the files the previous run wrote (its ``run-files.json``, see
+        :func:`trainer.rundir.clear_run_files`), and nothing else.
 
     Returns
     -------
@@ -127,8 +190,9 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
     Raises
     ------
     RunDirError
-        ``run_dir`` has results and neither flag was given, both flags were given, or
-        ``resume`` finds no run to continue.
+        ``run_dir`` holds a run and neither flag was given, both flags were given,
+        ``resume`` finds no run to continue, or ``overwrite`` finds files that are not the
+        run's (:func:`trainer.rundir.clear_run_files`: then nothing is deleted).
     """
     run_dir = Path(run_dir)
     if resume and overwrite:
@@ -137,18 +201,10 @@ def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool
         if not (run_dir / CONFIG_FILE).is_file():
             raise RunDirError(f"--resume: {run_dir} holds no run to resume (no {CONFIG_FILE})")
         return run_dir
-    if has_results(run_dir):
-        if not overwrite:
-            raise RunDirError(
-                f"run directory {run_dir} already holds results; pass --overwrite to replace "
-                f"them, --resume to continue that run, or choose another --out"
-            )
-        for name in RUN_ARTIFACTS:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    if overwrite:
+        rundir.clear_run_files(run_dir)
+    else:
+        rundir.check_no_run(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -177,6 +233,7 @@ def load_checkpoint_model(state: dict[str, Any]) -> keras.Model:
     :func:`latest_checkpoint`."""
     import trainer.losses  # noqa: F401  (registers the custom classes for deserialisation)
 
+    check_model_file(state["model"])
     return keras.saving.load_model(state["model"], safe_mode=True)
 
 
@@ -234,3 +291,4 @@ class EpochCheckpoint(keras.callbacks.Callback):
         old = sorted(self.dir.glob("epoch-*.keras"))[: -self.keep]
         for path in old:
             path.unlink(missing_ok=True)
+        rundir.record_during_run(self.dir.parent)

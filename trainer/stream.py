@@ -24,7 +24,9 @@ import csv
 import json
 import math
 import os
+import queue
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +51,7 @@ __all__ = [
     "WatchResult",
     "open_source",
     "prepare_frame",
+    "stall_message",
     "watch",
 ]
 
@@ -65,6 +68,9 @@ DISPLAY_WIDTH = 480
 
 STRIP_HEIGHT = 64
 """Height in pixels of the score timeline under the frame."""
+
+STALL_TIMEOUT_S = 10.0
+"""Default seconds without a frame after which ``watch`` calls its source stalled."""
 
 
 class Capture(Protocol):
@@ -165,7 +171,10 @@ class WatchResult:
     frames_per_second : float
         ``frames_scored / seconds`` (reading, model, CSV and video writing included).
     stopped : str
-        ``"end of stream"``, ``"interrupted"`` (Ctrl-C) or ``"max frames"``.
+        ``"end of stream"``, ``"interrupted"`` (Ctrl-C), ``"max frames"`` or ``"stalled: no
+        frame for N s"`` (:attr:`stalled`).
+    reconnects : int
+        How often the source was opened again after a stall.
     calibrated : bool
     files : dict
         ``{"csv", "video", "summary"}`` paths written (absent when not asked for).
@@ -179,6 +188,12 @@ class WatchResult:
     stopped: str = "end of stream"
     calibrated: bool = False
     files: dict[str, str] = field(default_factory=dict)
+    reconnects: int = 0
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the source stopped sending frames (rather than ending)."""
+        return self.stopped.startswith("stalled")
 
 
 class _Annotator:
@@ -262,6 +277,9 @@ def watch(
     status: LiveLine | None = None,
     extra: dict[str, Any] | None = None,
     fixed_batch: bool = True,
+    stall_timeout: float = STALL_TIMEOUT_S,
+    reconnect: int = 0,
+    reopen: Callable[[], Capture] | None = None,
 ) -> WatchResult:
     """Score the frames of ``capture`` as they arrive.
 
@@ -273,160 +291,309 @@ def watch(
         ``batch -> reconstruction`` on ``float32`` ``(B, T, H, W, C)`` in [-1, 1].
     input_shape : tuple of int
         The model's ``(T, H, W, C)``.
-    calibration : Calibration or None
-        Gives ``p_normal``, ``calibrated_score`` and ``alarm``; ``None``: PSNR only
-        (uncalibrated).
-    fpr : float
-        Target false-alarm rate of the alarms.
+    calibration, fpr : Calibration or None, float
+        Gives ``p_normal``, ``calibrated_score`` and ``alarm`` at false-alarm rate ``fpr``;
+        ``None``: PSNR only (uncalibrated).
     delay : int or None
         Frames between a scored frame and the end of its window; default the calibration's,
         else 0 (causal).
     out : path or None
         Folder for ``scores.csv``, ``annotated.mp4`` (with ``video``) and ``summary.json``.
-    batch : int
-        Windows per forward pass (adds up to ``batch - 1`` frames of latency).
-    max_frames : int or None
-        Stop after reading this many frames.
+    batch, max_frames : int, int or None
+        Windows per forward pass (adds up to ``batch - 1`` frames of latency); stop after
+        reading ``max_frames`` frames.
     live : bool
         Times are wall-clock seconds since the start (a camera or URL), else ``frame / fps``.
-    status : LiveLine or None
-        The live line; ``None``: none.
-    extra : dict or None
-        Merged into ``summary.json``.
+    status, extra : LiveLine or None, dict or None
+        The live line (``None``: none); what to merge into ``summary.json``.
     fixed_batch : bool
-        Always send ``batch`` windows (the last, partial batch is filled with copies), so a
-        compiled model sees one shape.
+        Always send ``batch`` windows (a partial batch filled with copies): one shape.
+    stall_timeout : float
+        Seconds a read may take: one that blocks longer means the source stalled; one that
+        fails sooner is the end of the stream.
+    reconnect, reopen : int, callable or None
+        After a stall, open the source again with ``reopen()`` (released by :func:`watch`),
+        up to ``reconnect`` times in all; the frames before it are scored as at an end of
+        stream, numbering goes on.
 
     Returns
     -------
     WatchResult
+        ``stopped`` is ``"stalled: no frame for N s"`` when the source stalled for good.
     """
-    t, h, w, c = (int(v) for v in input_shape)
-    if calibration is not None:
-        calibration.check_model(input_shape)
-        calibration.threshold(fpr)  # fails early on a bad fpr
-        if delay is not None and delay != calibration.delay:
-            raise ValueError(
-                f"delay {delay} differs from the calibration's ({calibration.delay} frames)"
-            )
-        delay = calibration.delay
-    delay = 0 if delay is None else int(delay)
-    s = score_index_for(t, delay)
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
+    scorer = _Scorer(predict_fn, input_shape, calibration, fpr, delay, batch, fixed_batch)
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    fps = fps if 0 < fps < 1000 else 25.0
-    out_dir = Path(out) if out is not None else None
-    res = WatchResult(calibrated=calibration is not None)
-    fh = writer = annot = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fh, writer = _start_csv(out_dir / "scores.csv")
-        res.files["csv"] = str(out_dir / "scores.csv")
+    sink = _Sink(out, video, fps if 0 < fps < 1000 else 25.0, calibration, fpr, status)
+    sink.res.calibrated = calibration is not None
+    scorer.emit = sink.emit
+    reader = _Reader(capture, owned=False)
+    try:
+        reader = _read_all(reader, scorer, sink, live, max_frames, stall_timeout,
+                           reconnect, reopen)  # fmt: skip
+    except KeyboardInterrupt:
+        sink.res.stopped = "interrupted"
+    finally:
+        reader.close()
+        try:
+            scorer.finish_segment(sink.res.frames_read)  # every frame read is scored
+        except KeyboardInterrupt:
+            sink.res.stopped = "interrupted"
+        finally:
+            sink.close(scorer.delay, extra)
+    return sink.res
 
-    ring: deque[np.ndarray] = deque(maxlen=t)  # model-range frames of the current window
-    shown: deque[tuple[int, float, np.ndarray]] = deque(maxlen=t + batch)  # index, time, BGR
-    windows = np.empty((batch, t, h, w, c), np.float32)
-    pending: list[int] = []  # frame each window of `windows` scores
-    t0 = time.perf_counter()
 
-    def flush() -> None:
-        n = len(pending)
+def _read_all(reader, scorer, sink, live, max_frames, stall_timeout, reconnect, reopen):
+    """The reading loop of :func:`watch`: returns the reader in use at the end."""
+    res, attempts = sink.res, 0
+    while max_frames is None or res.frames_read < max_frames:
+        try:
+            ok, frame = reader.read(stall_timeout)
+        except TimeoutError:  # a read that blocks (or fails only after) stall_timeout
+            ok, frame = None, None
+        if ok:
+            index = res.frames_read
+            tm = time.perf_counter() - sink.t0 if live else index / sink.fps
+            scorer.push(sink.add_frame(frame, index, tm), index)
+            continue
+        if ok is False:
+            res.stopped = "end of stream"
+            return reader
+        res.stopped = f"stalled: no frame for {stall_timeout:g} s"
+        if attempts >= reconnect or reopen is None:
+            return reader
+        scorer.finish_segment(res.frames_read)  # the frames so far, as at an end of stream
+        reader.close()
+        reader, attempts = _reopen(reopen, reconnect, attempts, sink, stall_timeout)
+        if reader is None:
+            return _Reader(None, owned=False)
+        res.reconnects += 1
+    res.stopped = "max frames"
+    return reader
+
+
+def _reopen(reopen, reconnect, attempts, sink, stall_timeout):
+    """Open the source again (``reconnect`` tries in all); ``(reader or None, attempts)``."""
+    while attempts < reconnect:
+        attempts += 1
+        sink.say(f"no frame for {stall_timeout:g} s: reconnecting ({attempts} of {reconnect})")
+        try:
+            return _Reader(reopen(), owned=True), attempts
+        except (OSError, ValueError) as e:
+            sink.say(f"reconnect {attempts} of {reconnect} failed: {e}")
+            time.sleep(min(stall_timeout, 5.0))
+    return None, attempts
+
+
+class _Reader:
+    """Reads a capture on a thread, one frame ahead, so that a read that blocks becomes a
+    timeout of :meth:`read` instead of a hang."""
+
+    def __init__(self, capture: Capture | None, owned: bool) -> None:
+        self.capture, self.owned = capture, owned
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="watch-reader")
+        if capture is not None:
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    ok, frame = self.capture.read()
+                    item = (bool(ok) and frame is not None, frame, None)
+                except BaseException as e:  # noqa: BLE001  (re-raised by read())
+                    item = (False, None, e)
+                self._queue.put(item)
+                if not item[0]:
+                    return
+        finally:
+            if self.owned and self._stop.is_set():
+                self.capture.release()
+
+    def read(self, timeout: float) -> tuple[bool, np.ndarray | None]:
+        """The next frame; ``(False, None)`` when the source ended.
+
+        Raises
+        ------
+        TimeoutError
+            No frame within ``timeout`` seconds.
+        """
+        if self.capture is None:
+            return False, None
+        try:
+            ok, frame, error = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError from None
+        if error is not None:
+            raise error
+        return ok, frame
+
+    def close(self) -> None:
+        """Stop reading (a read that blocks is left to its thread, which releases an owned
+        capture when it returns)."""
+        self._stop.set()
+        try:
+            self._queue.get_nowait()  # unblocks a thread waiting to hand over a frame
+        except queue.Empty:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(timeout=0.1)
+        if self.owned and self.capture is not None and not self._thread.is_alive():
+            self.capture.release()
+
+
+class _Scorer:
+    """Windows of the last ``T`` frames, scored ``batch`` at a time."""
+
+    def __init__(self, predict_fn, input_shape, calibration, fpr, delay, batch, fixed_batch):
+        self.t, h, w, c = (int(v) for v in input_shape)
+        if calibration is not None:
+            calibration.check_model(input_shape)
+            calibration.threshold(fpr)  # fails early on a bad fpr
+            if delay is not None and delay != calibration.delay:
+                raise ValueError(
+                    f"delay {delay} differs from the calibration's ({calibration.delay} frames)"
+                )
+            delay = calibration.delay
+        self.delay = 0 if delay is None else int(delay)
+        self.s = score_index_for(self.t, self.delay)
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        self.predict_fn, self.batch, self.fixed_batch = predict_fn, batch, fixed_batch
+        self.size, self.channels = (h, w), c
+        self.ring: deque[np.ndarray] = deque(maxlen=self.t)  # model-range frames
+        self.windows = np.empty((batch, self.t, h, w, c), np.float32)
+        self.pending: list[int] = []  # frame each window of `windows` scores
+        self.first = 0  # first frame of the segment (a reconnect starts a new one)
+        self.emit: Callable[[int, float, np.ndarray], None] = lambda *a: None
+
+    def push(self, frame_bgr: np.ndarray, index: int) -> None:
+        """Frame ``index`` ends a window; queue the frame that window scores."""
+        self._push(to_model_range(prepare_frame(frame_bgr, self.size, self.channels)), index)
+
+    def _push(self, frame_m: np.ndarray, index: int) -> None:
+        if not self.ring:  # pad the first window in front with copies of the first frame
+            self.ring.extend([frame_m] * (self.t - 1))
+        self.ring.append(frame_m)
+        scored = index - self.delay
+        if scored < self.first:  # scored in the segment before a reconnect
+            return
+        self.windows[len(self.pending)] = np.stack(self.ring)
+        self.pending.append(scored)
+        if len(self.pending) == self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        n = len(self.pending)
         if n == 0:
             return
-        if fixed_batch:
-            windows[n:] = windows[n - 1]
-        recon = np.asarray(predict_fn(windows if fixed_batch else windows[:n]), np.float32)
-        inputs, recons = windows[:n, s], recon[:n, s]
+        if self.fixed_batch:
+            self.windows[n:] = self.windows[n - 1]
+        batch = self.windows if self.fixed_batch else self.windows[:n]
+        recon = np.asarray(self.predict_fn(batch), np.float32)
+        inputs, recons = self.windows[:n, self.s], recon[:n, self.s]
         psnr = frame_psnr(inputs, recons)
         maps = error_map(inputs, recons)
-        by_index = {i: (tm, img) for i, tm, img in shown}
+        pending, self.pending = list(self.pending), []
         for j, index in enumerate(pending):
-            _emit(index, by_index[index], float(psnr[j]), maps[j])
-        pending.clear()
+            self.emit(index, float(psnr[j]), maps[j])
 
-    def _emit(index: int, shown_frame, psnr: float, emap: np.ndarray) -> None:
-        tm, img = shown_frame
-        if calibration is not None:
-            score = float(calibration.score(psnr))
-            alarm = bool(calibration.alarm(psnr, fpr))
-            p = float(calibration.p_value(psnr))
+    def finish_segment(self, frames_read: int) -> None:
+        """Score every frame read so far: the last ``delay`` frames by windows padded at the
+        end with copies of the last frame, as ``score`` pads a video's edges."""
+        for j in range(self.delay if self.ring else 0):
+            self._push(self.ring[-1], frames_read + j)
+        self.flush()
+        self.ring.clear()
+        self.first = frames_read
+
+
+class _Sink:
+    """Where scored frames go: the CSV, the annotated video, the live line, the result."""
+
+    def __init__(self, out, video, fps, calibration, fpr, status) -> None:
+        self.out_dir = Path(out) if out is not None else None
+        self.video, self.fps, self.calibration, self.fpr = video, fps, calibration, fpr
+        self.status = status
+        self.res = WatchResult()
+        self.fh = self.writer = self.annot = None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.fh, self.writer = _start_csv(self.out_dir / "scores.csv")
+            self.res.files["csv"] = str(self.out_dir / "scores.csv")
+        # index, time, BGR of the frames not scored yet (a frame waits up to `delay` frames
+        # and a batch; a reconnect's segment end scores everything before the next one)
+        self.shown: dict[int, tuple[float, np.ndarray]] = {}
+        self.t0 = time.perf_counter()
+
+    def add_frame(self, frame: np.ndarray, index: int, tm: float) -> np.ndarray:
+        if self.annot is None and self.out_dir is not None and self.video:
+            self.annot = _Annotator(self.out_dir / "annotated.mp4", self.fps, frame.shape[:2],
+                                    self.calibration, self.fpr)  # fmt: skip
+            self.res.files["video"] = str(self.out_dir / "annotated.mp4")
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+        self.shown[index] = (tm, frame)
+        self.res.frames_read += 1
+        return frame
+
+    def emit(self, index: int, psnr: float, emap: np.ndarray) -> None:
+        tm, img = self.shown.pop(index)
+        cal, res = self.calibration, self.res
+        if cal is not None:
+            score, alarm = float(cal.score(psnr)), bool(cal.alarm(psnr, self.fpr))
+            p = float(cal.p_value(psnr))
         else:
             score, alarm, p = None, False, None
         res.frames_scored += 1
         res.alarms += int(alarm)
-        if writer is not None:
-            writer.writerow([
+        if self.writer is not None:
+            self.writer.writerow([
                 index, f"{tm:.3f}", f"{psnr:.6f}",
                 "" if p is None else f"{p:.6g}",
                 "" if score is None else f"{score:.4f}",
-                "" if calibration is None else int(alarm),
+                "" if cal is None else int(alarm),
             ])  # fmt: skip
-        if annot is not None:
-            annot.write(img, emap, index, psnr, score, alarm)
-        if status is not None:
-            rate = res.frames_scored / max(time.perf_counter() - t0, 1e-9)
+        if self.annot is not None:
+            self.annot.write(img, emap, index, psnr, score, alarm)
+        if self.status is not None:
+            rate = res.frames_scored / max(time.perf_counter() - self.t0, 1e-9)
             what = f"score {score:.2f}" if score is not None else "uncalibrated"
-            status.update(
+            self.status.update(
                 f"frame {index}: {rate:.1f} frames/s, psnr {psnr:.2f} dB, {what}, "
                 f"alarms {res.alarms}"
             )
 
-    def push(frame_m: np.ndarray, index: int) -> None:
-        """Frame ``index`` ends a window; queue the frame that window scores."""
-        if not ring:  # pad the first window in front with copies of the first frame
-            ring.extend([frame_m] * (t - 1))
-        ring.append(frame_m)
-        scored = index - delay
-        if scored < 0:
-            return
-        windows[len(pending)] = np.stack(ring)
-        pending.append(scored)
-        if len(pending) == batch:
-            flush()
+    def say(self, text: str) -> None:
+        if self.status is not None:
+            self.status.update(text, final=True)
 
-    try:
-        while max_frames is None or res.frames_read < max_frames:
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                break
-            if annot is None and out_dir is not None and video:
-                annot = _Annotator(out_dir / "annotated.mp4", fps, frame.shape[:2],
-                                   calibration, fpr)  # fmt: skip
-                res.files["video"] = str(out_dir / "annotated.mp4")
-            index = res.frames_read
-            tm = time.perf_counter() - t0 if live else index / fps
-            if frame.ndim == 2:
-                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-            shown.append((index, tm, frame))
-            res.frames_read += 1
-            push(to_model_range(prepare_frame(frame, (h, w), c)), index)
-        else:
-            res.stopped = "max frames"
-    except KeyboardInterrupt:
-        res.stopped = "interrupted"
-    finally:
-        try:
-            # The last `delay` frames are scored by windows padded at the end with copies of
-            # the last frame, as `score` pads a video's edges.
-            for j in range(delay if ring else 0):
-                push(ring[-1], res.frames_read + j)
-            flush()  # every frame read is scored
-        except KeyboardInterrupt:
-            res.stopped = "interrupted"
-        finally:
-            res.seconds = time.perf_counter() - t0
-            res.frames_per_second = res.frames_scored / res.seconds if res.seconds > 0 else 0.0
-            if fh is not None:
-                fh.close()
-            if annot is not None:
-                annot.close()
-            if out_dir is not None:
-                res.files["summary"] = str(out_dir / "summary.json")
-                _write_summary(res, out_dir / "summary.json", calibration, fpr, delay, extra)
-            if status is not None:
-                status.update(_final_line(res), final=True)
-    return res
+    def close(self, delay: int, extra: dict[str, Any] | None) -> None:
+        res = self.res
+        res.seconds = time.perf_counter() - self.t0
+        res.frames_per_second = res.frames_scored / res.seconds if res.seconds > 0 else 0.0
+        if self.fh is not None:
+            self.fh.close()
+        if self.annot is not None:
+            self.annot.close()
+        if self.out_dir is not None:
+            res.files["summary"] = str(self.out_dir / "summary.json")
+            _write_summary(res, self.out_dir / "summary.json", self.calibration, self.fpr,
+                           delay, extra)  # fmt: skip
+        if self.status is not None:
+            self.status.update(_final_line(res), final=True)
+
+
+def stall_message(source: str | int, res: WatchResult) -> str:
+    """The one-line error of a source that stalled for good."""
+    tries = f" and {res.reconnects} reconnect(s)" if res.reconnects else ""
+    hint = "" if res.reconnects else "; --reconnect N opens it again after a stall"
+    return (
+        f"{source}: {res.stopped.removeprefix('stalled: ')} after {res.frames_read} frames"
+        f"{tries}: the stream stalled{hint}"
+    )
 
 
 def _final_line(res: WatchResult) -> str:
@@ -445,6 +612,7 @@ def _write_summary(res, path, calibration, fpr, delay, extra) -> None:
         "seconds": res.seconds,
         "frames_per_second": res.frames_per_second,
         "stopped": res.stopped,
+        "reconnects": res.reconnects,
         "delay_frames": delay,
         "calibrated": res.calibrated,
         "calibration": None if calibration is None else calibration.summary(fpr),

@@ -25,6 +25,7 @@ from trainer.calibration import (
     CalibrationError,
     calibrate,
     default_calibration_path,
+    warn_small_calibration,
 )
 from trainer.config import ConfigError, TrainConfig, resume_config
 from trainer.data import MissingSplitError, Video, load_split
@@ -41,6 +42,7 @@ from trainer.inference import predict_fn
 from trainer.input import ClipSampler, build_pseudo_pipeline, iterate_epochs, make_dataset
 from trainer.losses import build_model, portable_model
 from trainer.report import evaluate_model
+from trainer.rundir import RunSession
 from trainer.synthetic import resolve_dataset
 
 __all__ = [
@@ -184,6 +186,27 @@ def train(
     """
     t_start = time.perf_counter()
     dist = distribution or make_distribution(config.strategy, config.replicas)
+    # One process per run directory; disk errors while saving say what is safe (trainer.rundir).
+    with RunSession(config.out, "train", enabled=dist.is_chief):
+        run_dir, model = _train(
+            config, dist, resume, overwrite, verbose, evaluate, callbacks, t_start
+        )
+    if dist.is_chief:
+        warn_small_calibration(run_dir / ckpt.FINAL_MODEL)
+    return (run_dir, model) if return_model else run_dir
+
+
+def _train(
+    config: TrainConfig,
+    dist: Distribution,
+    resume: bool,
+    overwrite: bool,
+    verbose: int,
+    evaluate: bool,
+    callbacks: Sequence[keras.callbacks.Callback],
+    t_start: float,
+) -> tuple[Path, keras.Model]:
+    """:func:`train`'s work inside the run directory's lock."""
     run_dir, config = _run_dir(config, dist, resume, overwrite)
     run = _prepare_inputs(config, dist, evaluate and dist.is_chief, verbose)
     if dist.is_chief:
@@ -199,7 +222,7 @@ def train(
             _finish(model, history, run, run_dir, config, dist, t_start, verbose)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    return (run_dir, model) if return_model else run_dir
+    return run_dir, model
 
 
 def train_model(config: TrainConfig, **kwargs: Any) -> tuple[Path, keras.Model]:

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from trainer.inference import load_predictor
     from trainer.localisation import Localiser
     from trainer.report import evaluate_model, pixel_masks
+    from trainer.rundir import lock_output
     from trainer.synthetic import resolve_dataset
 
     predictor = load_predictor(args.model)
@@ -77,15 +78,16 @@ def run(args: argparse.Namespace) -> int:
     localisation: bool | Localiser = args.localisation
     if localisation and any(v.masks is not None for v in videos):
         localisation = Localiser(pixel_masks, map_sigma=args.map_sigma)
-    evaluate_model(
-        predictor,
-        videos,
-        out,
-        batch_size=args.batch_size,
-        pad_edges=args.pad_edges,
-        extra={"model": str(args.model), "dataset": str(root), "split": args.split},
-        verbose=0 if args.quiet else 1,
-        localisation=localisation,
-        smooth_sigma=args.smooth_sigma,
-    )
+    with lock_output(out, "evaluate"):  # one process at a time in a run directory
+        evaluate_model(
+            predictor,
+            videos,
+            out,
+            batch_size=args.batch_size,
+            pad_edges=args.pad_edges,
+            extra={"model": str(args.model), "dataset": str(root), "split": args.split},
+            verbose=0 if args.quiet else 1,
+            localisation=localisation,
+            smooth_sigma=args.smooth_sigma,
+        )
     return 0

@@ -94,7 +94,12 @@ def add_arguments(t: argparse.ArgumentParser) -> None:
         help="override any config key (repeatable), e.g. --set size=96,96",
     )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--overwrite", action="store_true", help="replace the results in --out")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (deletes only the files it wrote; refuses when there "
+        "are others)",
+    )
     t.add_argument("--no-eval", action="store_true", help="skip the test-split evaluation")
     t.add_argument("--quiet", action="store_true", help="no progress bar or messages")
 
@@ -105,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
     if config.data is not None and not Path(config.data).exists():
         # Checked here too so that the error comes before the slow framework import.
         raise FileNotFoundError(f"dataset folder {config.data} does not exist")
+    from trainer.rundir import lock_until_exit
+
+    # Before the slow import, so that a busy --out fails fast (multiworker: its chief locks in
+    # train(), once TF_CONFIG says which worker it is).
+    lock = lock_until_exit(config.out) if config.strategy != "multiworker" else None
     settle_backend(config.strategy)
 
     from trainer.distribute import make_distribution
@@ -119,14 +129,18 @@ def run(args: argparse.Namespace) -> int:
             print(warning, file=sys.stderr, flush=True)
     from trainer.train import train
 
-    train(
-        config,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        verbose=0 if args.quiet else 1,
-        evaluate=not args.no_eval,
-        distribution=distribution,
-    )
+    try:
+        train(
+            config,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=0 if args.quiet else 1,
+            evaluate=not args.no_eval,
+            distribution=distribution,
+        )
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from trainer import backend
@@ -15,12 +16,16 @@ from trainer.commands.common import (
     uncalibrated_note,
 )
 
+EXIT_STALLED = 3  # the source stopped sending frames
+STALL_TIMEOUT_S = 10.0  # trainer.stream.STALL_TIMEOUT_S (not imported: it loads OpenCV)
+
 NAME = "watch"
 HELP = "score a video file, camera or stream as it arrives"
 DESCRIPTION = (
     "Reads SOURCE frame by frame, scores each frame by the window that ends at it (or the "
     "calibration's delay), and writes scores.csv, annotated.mp4 and summary.json. Ctrl-C stops "
-    "it and keeps what was written."
+    "it and keeps what was written. A source that sends no frame for --stall-timeout seconds "
+    "has stalled: exit code 3 (unless --reconnect opens it again)."
 )
 
 
@@ -37,12 +42,27 @@ def add_arguments(wt: argparse.ArgumentParser) -> None:
     )
     wt.add_argument("--max-frames", type=int, help="stop after this many frames")
     wt.add_argument("--no-video", action="store_true", help="no annotated.mp4")
+    wt.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=STALL_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds without a frame after which the source has stalled: exit code "
+        f"{EXIT_STALLED} (default {STALL_TIMEOUT_S:g})",
+    )
+    wt.add_argument(
+        "--reconnect",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after a stall, open the source again, up to N times (default 0)",
+    )
     wt.add_argument("--quiet", action="store_true", help="no messages")
 
 
 def run(args: argparse.Namespace) -> int:
     """Watch as ``args`` ask; returns the exit code."""
-    from trainer.stream import LiveLine, open_source, watch
+    from trainer.stream import LiveLine, open_source, stall_message, watch
 
     capture, live = open_source(args.source)  # before the slow import: a bad source fails fast
     try:
@@ -73,11 +93,17 @@ def run(args: argparse.Namespace) -> int:
                 "backend": backend.info(),
             },  # fmt: skip
             fixed_batch=predictor.fixed_batch,
+            stall_timeout=args.stall_timeout,
+            reconnect=args.reconnect,
+            reopen=lambda: open_source(args.source)[0],
         )
     finally:
         capture.release()
     if not args.quiet:
         print(f"{result.stopped}: {result.frames_scored} frames scored -> {out}")
+    if result.stalled:
+        print(f"error: {stall_message(args.source, result)}", file=sys.stderr)
+        return EXIT_STALLED
     return 0
 
 

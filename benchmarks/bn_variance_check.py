@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import trainer  # noqa: F401  (picks the backend before Keras is imported)
-    from trainer.data import load_split
+    from trainer.datasets import load_split
     from trainer.inference import load_model
     from trainer.report import evaluate_model
 

@@ -73,7 +73,7 @@ def plot_recon(
     import keras
 
     import trainer.losses  # noqa: F401  (registers the model class)
-    from trainer.data import load_split
+    from trainer.datasets import load_split
 
     models = {}
     for v in variants:

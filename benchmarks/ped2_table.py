@@ -143,7 +143,7 @@ def train_worker(args: argparse.Namespace, variant: str, seed: int) -> None:
     config = load_config(ns.preset, ns.config, train_overrides(ns))
     if ns.resume:  # the run's own settings, as `train --resume` reads them
         config = TrainConfig.from_yaml(out / "config.yaml")
-    from trainer.data import load_split
+    from trainer.datasets import load_split
     from trainer.synthetic import resolve_dataset
     from trainer.train import train_model
 

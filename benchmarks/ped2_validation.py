@@ -102,7 +102,7 @@ def train_one(args: argparse.Namespace, variant: str, seed: int) -> Path:
     import keras
 
     from trainer.checkpoint import atomic_write_text
-    from trainer.data import load_split
+    from trainer.datasets import load_split
     from trainer.synthetic import resolve_dataset
     from trainer.train import train_model
     from trainer.writers import git_commit

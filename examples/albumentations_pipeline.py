@@ -33,7 +33,7 @@ import albumentations as A
 import numpy as np
 
 import pseudoanom
-from trainer.data import load_split
+from trainer.datasets import load_split
 
 T = 16
 MAX_STEP = 5  # largest skip of skip_frame: the window it may read is (T - 1) * MAX_STEP + 1

@@ -38,7 +38,8 @@ import keras
 import numpy as np
 
 import pseudoanom
-from trainer.data import Video, load_split, to_model_range
+from trainer.data import Video, to_model_range
+from trainer.datasets import load_split
 from trainer.evaluation import evaluate
 
 N_IN = 4  # frames the model sees; it predicts frame N_IN (the 5th)

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 import pseudoanom
-from trainer.data import Video, load_split, to_model_range
+from trainer.data import Video, to_model_range
+from trainer.datasets import load_split
 
 try:
     import torch

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import datasets_root
 
-from trainer.data import load_pixel_masks, load_split
+from trainer.datasets import load_pixel_masks, load_split
 
 scipy_io = pytest.importorskip("scipy.io")
 

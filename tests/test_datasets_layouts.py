@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from trainer.data import DatasetError, MissingSplitError, load_pixel_masks, load_split
-from trainer.datasets import detect_layout
+from trainer.data import DatasetError, MissingSplitError
+from trainer.datasets import detect_layout, load_pixel_masks, load_split
 
 scipy_io = pytest.importorskip("scipy.io")
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from trainer.data import Video, load_pixel_masks
+from trainer.data import Video
+from trainer.datasets import load_pixel_masks
 from trainer.evaluation import evaluate, frame_psnr
 from trainer.localisation import (
     Localiser,

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from trainer import data
-from trainer.data import DatasetError, Video, load_split, load_video
+from trainer.data import DatasetError, Video, load_video
+from trainer.datasets import load_split
 
 H, W = 12, 16  # native size of the tiny test frames
 

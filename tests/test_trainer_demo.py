@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from trainer import data
+from trainer import datasets
 from trainer.synthetic import (
     DEMO_ANOMALY_KINDS,
     make_demo_dataset,
@@ -58,10 +58,10 @@ def test_quick_demo_prints_the_comparison_line(tmp_path):
 def _mean_frame_auc(root: Path) -> float:
     """Micro AUC of the frames' PSNR against the mean training frame (per-video min-max): what
     a model that outputs one fixed image, such as an untrained one, would reach at best."""
-    train = data.load_split(root, "training", size=None)
+    train = datasets.load_split(root, "training", size=None)
     mean = np.concatenate([v.frames for v in train]).astype(np.float32).mean(axis=0)
     scores, labels = [], []
-    for v in data.load_split(root, "testing", size=None):
+    for v in datasets.load_split(root, "testing", size=None):
         mse = ((v.frames.astype(np.float32) - mean) ** 2).mean(axis=(1, 2, 3))
         psnr = 10 * np.log10(255.0**2 / mse)
         scores.append((psnr.max() - psnr) / (psnr.max() - psnr.min()))
@@ -84,7 +84,7 @@ def test_demo_set_layout_and_kinds(tmp_path):
     meta = json.loads((root / "synthetic.json").read_text())
     assert meta["params"]["variant"] == "demo"
     assert [a["kind"] for a in meta["anomalies"]] == list(DEMO_ANOMALY_KINDS)
-    test = data.load_split(root, "testing", size=None)
+    test = datasets.load_split(root, "testing", size=None)
     for v in test:
         assert v.frames.shape[1:] == (32, 32, 1)
         per_frame = v.masks.reshape(len(v), -1).any(axis=1)

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from trainer import data
+from trainer import datasets
 from trainer.synthetic import make_synthetic_dataset, render_video
 
 SMALL = {"n_train": 2, "n_test": 2, "frames": 24, "size": (32, 40)}
@@ -42,7 +42,7 @@ def test_labels_match_masks_and_anomalies_in_test_only(tmp_path):
     root = make_synthetic_dataset(tmp_path / "syn", seed=1, **SMALL)
     labels = np.load(root / "frame_labels_synthetic.npy")
     assert labels.shape == (1, 2 * 24)
-    test = data.load_split(root, "testing", size=(32, 40))
+    test = datasets.load_split(root, "testing", size=(32, 40))
     assert [v.name for v in test] == ["01", "02"]
     for v in test:
         per_frame = v.masks.reshape(len(v), -1).any(axis=1)
@@ -51,7 +51,7 @@ def test_labels_match_masks_and_anomalies_in_test_only(tmp_path):
         assert 0 < len(idx) < len(v)  # anomalous and normal frames in every test video
         assert np.all(np.diff(idx) == 1)  # one contiguous interval
     np.testing.assert_array_equal(np.concatenate([v.labels for v in test]), labels[0])
-    train = data.load_split(root, "training", size=(32, 40))
+    train = datasets.load_split(root, "training", size=(32, 40))
     assert len(train) == 2 and all(v.masks is None and v.labels is None for v in train)
     assert not (root / "training" / "pixel_masks").exists()
 

@@ -179,7 +179,7 @@ def test_training_with_a_holdout_calibrates_the_saved_model(dataset, tmp_path, c
     """calibration.json next to model.keras: the saved model's PSNRs on the held-out normal
     videos (full causal windows), tied to the file by its SHA-256; no holdout, no file."""
     from trainer.calibration import Calibration, calibrate, file_sha256
-    from trainer.data import load_split
+    from trainer.datasets import load_split
 
     config = run_config(dataset, tmp_path / "run", epochs=1)
     run = train(config, verbose=1, evaluate=False)

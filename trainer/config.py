@@ -116,7 +116,7 @@ class TrainConfig:
     data : str or None
         Dataset root (see :mod:`trainer.data`); ``None`` = the embedded synthetic dataset.
     train_split, test_split : str
-        Split names passed to :func:`trainer.data.load_split`.
+        Split names passed to :func:`trainer.datasets.load_split`.
     label_source : str
         Where test frame labels come from: ``frame_labels`` (default: the dataset's frame-label
         file, the labels published AUCs use, e.g. ``frame_labels_avenue.npy``) or ``masks`` (a

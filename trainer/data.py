@@ -524,16 +524,6 @@ def resize_masks(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def __getattr__(name: str):
-    # The dataset layouts live in trainer.datasets, which imports this module; resolving these
-    # names on first use keeps `from trainer.data import load_split` working without a cycle.
-    if name in ("load_split", "load_pixel_masks", "detect_layout"):
-        import trainer.datasets
-
-        return getattr(trainer.datasets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def load_video(
     path: str | os.PathLike,
     size: tuple[int, int] | None = (256, 256),

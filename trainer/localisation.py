@@ -675,7 +675,7 @@ class Localiser:
     mask_loader : callable or None
         ``mask_loader(video) -> bool (K, H, W)`` or None: the pixel masks of every frame of a
         video, at any size (the error maps are resized to it). Default: ``video.masks`` (at the
-        frames' size). :func:`trainer.data.load_pixel_masks` reads them at the files' size.
+        frames' size). :func:`trainer.datasets.load_pixel_masks` reads them at the files' size.
     map_sigma : float
         Standard deviation, in pixels at the model's resolution, of a Gaussian filter applied
         to each error map before anything else (``scipy.ndimage.gaussian_filter``, mode

@@ -18,7 +18,8 @@ import numpy as np
 from trainer import backend, evaluation, writers
 from trainer import localisation as loc
 from trainer import plots as plots_module
-from trainer.data import Video, load_pixel_masks
+from trainer.data import Video
+from trainer.datasets import load_pixel_masks
 from trainer.evaluation import EvaluationResult
 from trainer.inference import Predictor, as_predictor
 from trainer.progress import Progress
@@ -94,7 +95,7 @@ def evaluate_model(
     localisation : bool or trainer.localisation.Localiser
         False (default): none. True: pixel-, region- and track-level metrics with a default
         :class:`~trainer.localisation.Localiser` against the pixel masks at the size of their
-        files (:func:`trainer.data.load_pixel_masks`; ``video.masks`` where there are no
+        files (:func:`trainer.datasets.load_pixel_masks`; ``video.masks`` where there are no
         files), when any video has masks. A ``Localiser``: that one.
     smooth_sigma : float
         > 0: also report AUCs of temporally smoothed scores (non-causal; see
@@ -172,7 +173,7 @@ def result_lines(result: EvaluationResult, out: Path) -> list[str]:
 
 def pixel_masks(video: Video) -> np.ndarray | None:
     """The masks a default :class:`~trainer.localisation.Localiser` of :func:`evaluate_model`
-    reads: at the size of their files (:func:`trainer.data.load_pixel_masks`), else
+    reads: at the size of their files (:func:`trainer.datasets.load_pixel_masks`), else
     ``video.masks`` (the frames' size), else None."""
     masks = load_pixel_masks(video)
     return video.masks if masks is None else masks

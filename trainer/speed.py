@@ -103,7 +103,7 @@ def bench_model(
 
 def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
     """Frames/s of :func:`trainer.evaluation.evaluate` on the first test videos."""
-    from trainer.data import load_split
+    from trainer.datasets import load_split
     from trainer.evaluation import evaluate
     from trainer.inference import predict_fn
     from trainer.losses import build_model
@@ -158,7 +158,7 @@ def run_bench(
         ``input_clips_per_s``, ``train_clips_per_s``, ``ratio``, ``eval_frames_per_s``,
         ``train_seconds_per_epoch``, ``clips_per_epoch``.
     """
-    from trainer.data import load_split
+    from trainer.datasets import load_split
     from trainer.input import ClipSampler, build_pseudo_pipeline
     from trainer.synthetic import resolve_dataset
 

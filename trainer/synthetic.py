@@ -18,7 +18,7 @@ It lets the trainer's main job run with no download. The scene is a static textu
 
 Sizes and speeds are given for 64x64 frames and scale with ``min(H, W) / 64``.
 
-Written layout (the frames-folder layout read by :func:`trainer.data.load_split`)::
+Written layout (the frames-folder layout read by :func:`trainer.datasets.load_split`)::
 
     <root>/training/frames/01/000.png ...        grayscale PNG
     <root>/testing/frames/01/000.png ...
@@ -257,7 +257,7 @@ def make_synthetic_dataset(
     Returns
     -------
     pathlib.Path
-        ``root``; load it with ``trainer.data.load_split(root, "testing", ...)``.
+        ``root``; load it with ``trainer.datasets.load_split(root, "testing", ...)``.
 
     Raises
     ------

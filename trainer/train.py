@@ -28,7 +28,8 @@ from trainer.calibration import (
     warn_small_calibration,
 )
 from trainer.config import ConfigError, TrainConfig, resume_config
-from trainer.data import MissingSplitError, Video, load_split
+from trainer.data import MissingSplitError, Video
+from trainer.datasets import load_split
 from trainer.distribute import Distribution, make_distribution
 from trainer.holdout import (
     BEST_MODEL,

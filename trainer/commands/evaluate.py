@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate as ``args`` ask; returns the exit code."""
     settle_backend()
     announce(args.quiet)
-    from trainer.data import load_split
+    from trainer.datasets import load_split
     from trainer.inference import load_predictor
     from trainer.localisation import Localiser
     from trainer.report import evaluate_model, pixel_masks

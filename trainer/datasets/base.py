@@ -23,6 +23,8 @@ __all__ = [
     "VideoSource",
     "child_dir",
     "find_label_file",
+    "intervals_to_labels",
+    "read_mat_labels",
     "read_npy_labels",
     "sources_in",
     "split_aliases",
@@ -208,3 +210,61 @@ def split_concatenated(
         )
     bounds = np.cumsum([0, *lengths])
     return [labels[a:b].copy() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def intervals_to_labels(path: Path, intervals: np.ndarray, k: int, name: str) -> np.ndarray:
+    """``int8`` frame labels of a ``k``-frame video from ``(2, n)`` 1-based inclusive intervals."""
+    lab = np.zeros(k, dtype=np.int8)
+    for start, end in intervals.T:
+        if not 1 <= start <= end <= k:
+            raise DatasetError(
+                f"{path}: interval [{start}, {end}] of video {name!r} is outside its "
+                f"{k} frames (1-based, inclusive)"
+            )
+        lab[start - 1 : end] = 1
+    return lab
+
+
+def _mat_intervals(entry: object, path: Path, index: int) -> np.ndarray:
+    arr = np.asarray(entry)
+    if arr.dtype == object:  # nested cell
+        arr = np.asarray(arr.item()) if arr.size == 1 else arr
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((2, 0), dtype=np.int64)
+    if arr.ndim == 1 and arr.size == 2:
+        arr = arr.reshape(2, 1)
+    elif arr.ndim == 2 and arr.shape[0] != 2 and arr.shape[1] == 2:
+        arr = arr.T
+    if arr.ndim != 2 or arr.shape[0] != 2:
+        raise DatasetError(
+            f"{path}: gt entry {index + 1} must be a (2, n) array of [start; end] intervals, "
+            f"got shape {arr.shape}"
+        )
+    return arr.astype(np.int64)
+
+
+def read_mat_labels(path: Path, lengths: Sequence[int], names: Sequence[str]) -> list[np.ndarray]:
+    """Frame labels from a ``.mat`` with struct ``gt``: per test video a ``(2, n)`` array of
+    1-based inclusive ``[start; end]`` intervals (read with :mod:`scipy.io`)."""
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as e:  # scipy raises several unrelated types on bad files
+        raise DatasetError(f"cannot read MATLAB labels {path}: {e}") from e
+    if "gt" not in mat:
+        raise DatasetError(f"{path} has no variable 'gt' (found {sorted(mat)})")
+    gt = mat["gt"]
+    if gt.dtype.names:  # struct array: use its first field
+        gt = gt[gt.dtype.names[0]]
+    entries = list(gt.ravel()) if gt.dtype == object else [gt]
+    if len(entries) != len(lengths):
+        raise DatasetError(
+            f"{path} has intervals for {len(entries)} videos but the test split has "
+            f"{len(lengths)} videos"
+        )
+    return [
+        intervals_to_labels(path, _mat_intervals(entry, path, i), k, name)
+        for i, (entry, k, name) in enumerate(zip(entries, lengths, names, strict=True))
+    ]

@@ -26,6 +26,7 @@ from trainer.datasets.base import (
     VideoSource,
     child_dir,
     find_label_file,
+    read_mat_labels,
     read_npy_labels,
     sources_in,
     split_aliases,
@@ -96,8 +97,6 @@ class FramesLayout(Layout):
             return None
         if path.suffix.lower() == ".npy":
             return split_concatenated(path, read_npy_labels(path), lengths, "test videos")
-        from trainer.datasets.ucsd_ped import read_mat_labels
-
         return read_mat_labels(path, lengths, [s.name for s in sources])
 
     def masks(

@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data import DatasetError, MissingSplitError, is_hidden
-from trainer.datasets.base import VideoSource, child_dir, sources_in
+from trainer.datasets.base import (
+    VideoSource,
+    child_dir,
+    intervals_to_labels,
+    read_mat_labels,
+    sources_in,
+)
 from trainer.datasets.frames import FramesLayout
 
 __all__ = ["UCSDLayout", "read_m_labels", "read_mat_labels"]
@@ -86,18 +92,6 @@ class UCSDLayout(FramesLayout):
         return read_m_labels(m_files[0], lengths, [s.name for s in sources])
 
 
-def _intervals_to_labels(path: Path, intervals: np.ndarray, k: int, name: str) -> np.ndarray:
-    lab = np.zeros(k, dtype=np.int8)
-    for start, end in intervals.T:
-        if not 1 <= start <= end <= k:
-            raise DatasetError(
-                f"{path}: interval [{start}, {end}] of video {name!r} is outside its "
-                f"{k} frames (1-based, inclusive)"
-            )
-        lab[start - 1 : end] = 1
-    return lab
-
-
 def read_m_labels(path: Path, lengths: Sequence[int], names: Sequence[str]) -> list[np.ndarray]:
     """Frame labels from UCSD's ``UCSDped*.m``: one ``gt_frame = [a:b, c:d];`` per test video."""
     entries = re.findall(r"gt_frame\s*=\s*\[([^\]]*)\]", path.read_text(errors="replace"))
@@ -117,50 +111,5 @@ def read_m_labels(path: Path, lengths: Sequence[int], names: Sequence[str]) -> l
                 raise DatasetError(f"{path}: cannot read gt_frame entry {part!r} of {name!r}")
             pairs.append((int(ends[0]), int(ends[-1])))
         intervals = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
-        out.append(_intervals_to_labels(path, intervals, k, name))
+        out.append(intervals_to_labels(path, intervals, k, name))
     return out
-
-
-def _mat_intervals(entry: object, path: Path, index: int) -> np.ndarray:
-    arr = np.asarray(entry)
-    if arr.dtype == object:  # nested cell
-        arr = np.asarray(arr.item()) if arr.size == 1 else arr
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((2, 0), dtype=np.int64)
-    if arr.ndim == 1 and arr.size == 2:
-        arr = arr.reshape(2, 1)
-    elif arr.ndim == 2 and arr.shape[0] != 2 and arr.shape[1] == 2:
-        arr = arr.T
-    if arr.ndim != 2 or arr.shape[0] != 2:
-        raise DatasetError(
-            f"{path}: gt entry {index + 1} must be a (2, n) array of [start; end] intervals, "
-            f"got shape {arr.shape}"
-        )
-    return arr.astype(np.int64)
-
-
-def read_mat_labels(path: Path, lengths: Sequence[int], names: Sequence[str]) -> list[np.ndarray]:
-    """Frame labels from a ``.mat`` with struct ``gt``: per test video a ``(2, n)`` array of
-    1-based inclusive ``[start; end]`` intervals (read with :mod:`scipy.io`)."""
-    import scipy.io
-
-    try:
-        mat = scipy.io.loadmat(str(path))
-    except Exception as e:  # scipy raises several unrelated types on bad files
-        raise DatasetError(f"cannot read MATLAB labels {path}: {e}") from e
-    if "gt" not in mat:
-        raise DatasetError(f"{path} has no variable 'gt' (found {sorted(mat)})")
-    gt = mat["gt"]
-    if gt.dtype.names:  # struct array: use its first field
-        gt = gt[gt.dtype.names[0]]
-    entries = list(gt.ravel()) if gt.dtype == object else [gt]
-    if len(entries) != len(lengths):
-        raise DatasetError(
-            f"{path} has intervals for {len(entries)} videos but the test split has "
-            f"{len(lengths)} videos"
-        )
-    return [
-        _intervals_to_labels(path, _mat_intervals(entry, path, i), k, name)
-        for i, (entry, k, name) in enumerate(zip(entries, lengths, names, strict=True))
-    ]

@@ -11,8 +11,8 @@ TensorFlow logs from C++, past Python's ``logging``, in two ways:
   INVALID_ARGUMENT``: grappler's remapper tries to fold a ``Pad`` into the convolution beside it
   (the torch padding alignment of :mod:`trainer.model`, and the gradient of its transposed
   convolution's crop), finds the gradient still reading the padded tensor, and leaves the graph
-  as built. Nothing fails: the step runs as with the remapper off, at the same speed
-  (``benchmarks/remapper_pad.py``).
+  as built. Nothing fails: the step runs as with the remapper off, and no slower
+  (``benchmarks/remapper_pad.py``, ``results/perf/remapper_pad.txt``).
 
 So, imported first by :mod:`trainer` (before anything imports TensorFlow), this module sets
 ``TF_CPP_MIN_LOG_LEVEL=3`` unless the user set it, and, when that level hides INFO lines (1 or

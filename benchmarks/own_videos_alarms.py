@@ -14,7 +14,7 @@ model and calibration, and counts the alarms. ``--no-video`` skips the annotated
 not change the scores. Writes ``alarms.json`` (the table, commands, versions) and, per run,
 the training history and config, the calibration and the watch summaries into ``--results``.
 
-    python benchmarks/own_videos_alarms.py                 # about 10 min on 2 CPU cores
+    python benchmarks/own_videos_alarms.py                 # about 12 min on 2 CPU cores
     python benchmarks/own_videos_alarms.py --work /tmp/own --results results/own_videos
 """
 

@@ -15,8 +15,9 @@ with N workers, and the same check failing for a naive dataset that holds one Ge
 A small Conv3D autoencoder is then trained on (pseudo anomaly -> normal clip) pairs and, when
 scikit-learn is installed, scored with :func:`trainer.evaluation.evaluate` (frame-level AUC).
 
-PyTorch is an optional extra (``pip install ".[torch]"``); without it the script prints
-"PyTorch not installed, skipping" and exits 0.
+PyTorch is optional; docs/getting-started.md ("torch on a CPU-only machine") says how to install
+its CPU build (``pip install torch --index-url https://download.pytorch.org/whl/cpu``). Without it
+the script prints "PyTorch not installed, skipping" and exits 0.
 
 Run::
 
@@ -210,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="32x32, 1 epoch of 10 steps")
     args = ap.parse_args(argv)
     if torch is None:
-        print('PyTorch not installed, skipping (install it with: pip install ".[torch]")')
+        print(
+            "PyTorch not installed, skipping (CPU build: "
+            "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+        )
         return 0
     if args.quick:
         args.size, args.epochs, args.steps, args.check_samples = 32, 1, 10, 32

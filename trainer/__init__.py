@@ -8,11 +8,14 @@ frame AUC), ``trainer.plots``, ``trainer.backend`` (which Keras backend) and the
 (``pipeline``, ``model``, ``losses``, ...).
 
 This ``__init__`` stays light on purpose: it imports neither Keras nor any framework, so
-``import trainer.data`` does not pay for them. It only settles the Keras backend, which must
-happen before Keras is first imported: ``KERAS_BACKEND`` when the user set it, else tensorflow
+``import trainer.data`` does not pay for them. It only quiets TensorFlow's C++ start-up lines
+(:mod:`trainer.tf_logging`) and settles the Keras backend, which must happen before Keras is
+first imported: ``KERAS_BACKEND`` when the user set it, else tensorflow
 on a CPU and torch on a machine with an NVIDIA GPU (see :mod:`trainer.backend`).
 """
 
+# First, before anything imports TensorFlow: its C++ log lines (trainer.tf_logging).
+from trainer import tf_logging as _tf_logging  # noqa: F401, I001
 from trainer import backend as _backend
 
 _backend.select()

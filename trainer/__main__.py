@@ -4,10 +4,8 @@ import os
 import sys
 import traceback
 
-# Before TensorFlow is imported anywhere: keep its C++ logging to warnings and errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from trainer.cli import main  # noqa: E402
+import trainer.tf_logging  # noqa: F401  (first: TensorFlow's C++ log lines)
+from trainer.cli import main
 
 if __name__ == "__main__":
     try:

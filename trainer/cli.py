@@ -29,12 +29,8 @@ before it starts, ``--quiet`` or not.
 
 from __future__ import annotations
 
-import os
-
-# Before anything imports TensorFlow: keep its C++ logging to warnings and errors.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse  # noqa: E402
+import os
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from types import ModuleType  # noqa: E402

@@ -26,16 +26,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Before TensorFlow is imported: keep its C++ logging to warnings and errors (as python -m trainer).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import trainer.tf_logging  # noqa: F401  (before keras: TensorFlow's C++ log lines)
 
+# isort: split
 import keras  # noqa: E402
 
 from trainer import backend  # noqa: E402

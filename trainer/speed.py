@@ -17,11 +17,8 @@ model on a CPU that takes minutes, and the bench says so before it starts.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import argparse  # noqa: E402
+import os
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Iterator, Sequence  # noqa: E402

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+import pseudoanom
+
 pytest.importorskip("pseudoanom")
 
 from trainer.config import ConfigError, TrainConfig  # noqa: E402
@@ -204,12 +206,13 @@ def test_config_imports_register_a_users_transform(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     cfg = config(transforms=[{"name": "user_reverse", "params": {}, "weight": 1.0}])
-    with pytest.raises(ConfigError, match="user_reverse"):
-        build_pseudo_pipeline(cfg)  # not imported yet: unknown name
-    pipe = build_pseudo_pipeline(cfg.replace(imports=["user_transforms_mod"]))
-    assert type(pipe.transforms[0]).__name__ == "Reverse"
-    with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
-        build_pseudo_pipeline(cfg.replace(imports=["no_such_module_xyz"]))
+    with pseudoanom.registry.preserved():  # the user's transform is not left registered
+        with pytest.raises(ConfigError, match="user_reverse"):
+            build_pseudo_pipeline(cfg)  # not imported yet: unknown name
+        pipe = build_pseudo_pipeline(cfg.replace(imports=["user_transforms_mod"]))
+        assert type(pipe.transforms[0]).__name__ == "Reverse"
+        with pytest.raises(ConfigError, match="cannot import 'no_such_module_xyz'"):
+            build_pseudo_pipeline(cfg.replace(imports=["no_such_module_xyz"]))
 
 
 def test_old_intruders_key_reads_cifar100_by_prefix(tmp_path):

@@ -240,7 +240,7 @@ def open_engine(
     engine: str = "auto",
     *,
     threads: int | None = None,
-    precision: str = "f32",
+    precision: str | None = "f32",
 ) -> Engine:
     """Open a model file with an engine (see the module docstring for which one ``auto`` picks).
 
@@ -252,9 +252,10 @@ def open_engine(
         ``"auto"``, ``"keras"``, ``"onnxruntime"`` or ``"openvino"``.
     threads : int or None
         CPU threads of ONNX Runtime and OpenVINO; ``None``: every core this process may use.
-    precision : str
-        OpenVINO's CPU inference precision: ``"f32"`` (default, the exported numbers) or the
-        plugin's reduced ``"bf16"``/``"f16"`` (see :mod:`trainer.engines.openvino_engine`).
+    precision : str or None
+        OpenVINO's CPU inference precision: ``"f32"`` (default, the exported numbers), the
+        reduced ``"bf16"``/``"f16"``, or ``None`` for the plugin's own choice (see
+        :mod:`trainer.engines.openvino_engine`).
 
     Raises
     ------

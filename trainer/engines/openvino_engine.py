@@ -35,28 +35,30 @@ class OpenVinoEngine:
         An OpenVINO ``.xml`` (its ``.bin`` beside it) or an ``.onnx`` file.
     threads : int or None
         ``INFERENCE_NUM_THREADS``; ``None``: :func:`~trainer.engines.base.cpu_threads`.
-    precision : str
-        ``INFERENCE_PRECISION_HINT``: ``"f32"`` (default), ``"bf16"`` or ``"f16"``.
+    precision : str or None
+        ``INFERENCE_PRECISION_HINT``: ``"f32"`` (default), ``"bf16"`` or ``"f16"``; ``None``:
+        the plugin's own choice for this CPU.
     """
 
     name = "openvino"
     fixed_batch = False
 
     def __init__(
-        self, path: str | os.PathLike, threads: int | None = None, precision: str = "f32"
+        self, path: str | os.PathLike, threads: int | None = None, precision: str | None = "f32"
     ) -> None:
         import openvino as ov
 
-        if precision not in PRECISIONS:
+        if precision is not None and precision not in PRECISIONS:
             raise EngineError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         self.path = Path(path)
         self.threads = int(threads) if threads else cpu_threads()
         core = ov.Core()
-        config = {
-            "INFERENCE_PRECISION_HINT": precision,
+        config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": self.threads,
             "PERFORMANCE_HINT": "LATENCY",
         }
+        if precision is not None:
+            config["INFERENCE_PRECISION_HINT"] = precision
         try:
             model = core.read_model(str(self.path))
             self.compiled = core.compile_model(model, "CPU", config)

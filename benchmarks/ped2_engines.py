@@ -27,22 +27,28 @@ import numpy as np  # noqa: E402
 from trainer import evaluation  # noqa: E402
 from trainer.data import load_split  # noqa: E402
 from trainer.engines import open_engine  # noqa: E402
-from trainer.engines.base import exported_twin, installed_engines  # noqa: E402
+from trainer.engines.base import file_sha256, installed_engines  # noqa: E402
 
 
-def exported(model: Path, fmt: str, engine: str) -> Path:
-    from trainer.export import export_model
+def exported(model: Path, fmt: str) -> Path:
+    """The up-to-date ``fmt`` export beside ``model``, made when missing."""
+    from trainer.engines.base import read_sidecar
+    from trainer.export import default_output, export_model
 
-    return exported_twin(model, engine) or export_model(model, fmt)
+    path = default_output(model, fmt)
+    meta = read_sidecar(path) if path.is_file() else None
+    if meta is not None and meta["source_model_sha256"] == file_sha256(model):
+        return path
+    return export_model(model, fmt)
 
 
 def engines(model: Path) -> list[tuple[str, object]]:
     """``(label, engine)`` for every installed engine; Keras first."""
     out: list[tuple[str, object]] = [("keras", open_engine(model, "keras"))]
     if "onnxruntime" in installed_engines():
-        out.append(("onnxruntime", open_engine(exported(model, "onnx", "onnxruntime"))))
+        out.append(("onnxruntime", open_engine(exported(model, "onnx"))))
     if "openvino" in installed_engines():
-        xml = exported(model, "openvino", "openvino")
+        xml = exported(model, "openvino")
         out.append(("openvino-f32", open_engine(xml, "openvino")))
         from trainer.engines.openvino_engine import OpenVinoEngine
 

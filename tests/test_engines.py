@@ -92,3 +92,9 @@ def test_a_missing_runtime_names_the_extra(monkeypatch, tmp_path):
         open_engine(model)
     with pytest.raises(EngineError, match=r'pip install "pseudoanom\[openvino\]"'):
         open_engine(model.with_suffix(".xml").write_bytes(b"") or model.with_suffix(".xml"))
+
+
+def test_an_export_stands_for_its_source_model(run):
+    digest = base.file_sha256(run)
+    assert base.source_model_sha256(run) == digest
+    assert base.source_model_sha256(run.with_suffix(".onnx")) == digest

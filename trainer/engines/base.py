@@ -46,6 +46,7 @@ __all__ = [
     "read_sidecar",
     "require_runtime",
     "sidecar_path",
+    "source_model_sha256",
 ]
 
 ENGINES: tuple[str, ...] = ("keras", "onnxruntime", "openvino")
@@ -202,6 +203,20 @@ def exported_twin(keras_path: str | os.PathLike, engine: str) -> Path | None:
         if meta is not None and meta.get("source_model_sha256") == digest:
             return candidate
     return None
+
+
+def source_model_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of the ``.keras`` model a file stands for: the file's own for a ``.keras``,
+    its sidecar's ``source_model_sha256`` for an export, ``None`` for an export without one.
+
+    A calibration records the SHA-256 of the ``.keras`` file it was made with; compare it
+    with this to know whether it fits an exported model.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".keras":
+        return file_sha256(path)
+    meta = read_sidecar(path)
+    return None if meta is None else meta.get("source_model_sha256")
 
 
 def _resolve(path: Path, engine: str) -> tuple[str, Path | None]:

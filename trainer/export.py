@@ -35,7 +35,14 @@ from typing import Any
 
 from trainer.engines.base import SIDECAR_FORMAT, file_sha256, sidecar_path
 
-__all__ = ["FORMATS", "ExportError", "default_output", "export_model", "export_to_temp"]
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "default_output",
+    "export_model",
+    "export_to_temp",
+    "missing_packages",
+]
 
 # format -> (suffix of the default artifact name, keras.Model.export's format)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -76,15 +83,20 @@ def _check_format(format: str) -> None:
         raise ExportError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
 
 
-def _check_installed(format: str) -> None:
+def missing_packages(format: str) -> list[tuple[str, str]]:
+    """``(module, extra that installs it)`` for each package ``format`` needs and lacks."""
     import importlib.util
 
-    for module, extra in _NEEDS[format]:
-        if importlib.util.find_spec(module) is None:
-            raise ExportError(
-                f"--format {format} needs the {module!r} package, which is not installed: "
-                f'pip install "pseudoanom[{extra}]"'
-            )
+    _check_format(format)
+    return [(m, extra) for m, extra in _NEEDS[format] if importlib.util.find_spec(m) is None]
+
+
+def _check_installed(format: str) -> None:
+    for module, extra in missing_packages(format):
+        raise ExportError(
+            f"--format {format} needs the {module!r} package, which is not installed: "
+            f'pip install "pseudoanom[{extra}]"'
+        )
 
 
 def artifact_files(artifact: Path, format: str) -> list[Path]:

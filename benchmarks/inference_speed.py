@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paper-watch-frames", type=int, default=40, help="frames watched, paper")
     p.add_argument("--out", help="JSON results file")
     args = p.parse_args(argv)
-    rows = []
+    rows, load_at_start = [], os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory(prefix="inference-speed-") as tmp:
         for name, (model, random_init) in models(args.cpu_model, Path(tmp)).items():
             folder = Path(tmp) / f"{name}-exports"
@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python benchmarks/inference_speed.py " + " ".join(argv or sys.argv[1:]),
         "cpu": cpu_name(),
         "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average_1min_at_start": load_at_start,
         "load_average_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "commit": evaluation.git_commit(),
         "targets": targets(rows),

@@ -28,13 +28,15 @@ def run(tmp_path_factory) -> Path:
     return model
 
 
-def test_auto_runs_a_keras_model_on_its_up_to_date_export(run):
-    engine = open_engine(run)
+def test_auto_runs_a_keras_model_in_keras_and_an_export_in_its_runtime(run):
+    assert isinstance(open_engine(run), KerasEngine)
+    engine = open_engine(run.with_suffix(".onnx"))
     assert engine.name == "onnxruntime" and engine.path == run.with_suffix(".onnx")
     assert "onnxruntime" in engine.describe() and engine.info()["precision"] == "f32"
 
 
-def test_auto_ignores_a_stale_export(run, tmp_path):
+def test_an_explicit_engine_uses_the_up_to_date_export_beside_the_model(run, tmp_path):
+    assert open_engine(run, "onnxruntime").path == run.with_suffix(".onnx")
     copy = tmp_path / "model.keras"
     copy.write_bytes(run.read_bytes())
     (tmp_path / "model.onnx").write_bytes(run.with_suffix(".onnx").read_bytes())
@@ -42,7 +44,7 @@ def test_auto_ignores_a_stale_export(run, tmp_path):
     meta["source_model_sha256"] = "0" * 64  # exported from another model file
     base.sidecar_path(tmp_path / "model.onnx").write_text(json.dumps(meta))
     assert base.exported_twin(copy, "onnxruntime") is None
-    assert isinstance(open_engine(copy), KerasEngine)
+    assert open_engine(copy, "onnxruntime").path.parent != tmp_path  # a fresh export
 
 
 def test_explicit_engines(run):

@@ -135,7 +135,7 @@ def test_paper_window_scores_its_ninth_frame(tmp_path):
 def test_an_existing_artifact_is_not_overwritten(exported):
     needs("onnx")
     before = exported["onnx"].read_bytes()
-    with pytest.raises(ExportError, match="already exist.*--overwrite"):
+    with pytest.raises(ExportError, match="would overwrite .*model.onnx.*--overwrite"):
         export_model(exported["model"], "onnx")
     assert exported["onnx"].read_bytes() == before
 
@@ -145,6 +145,8 @@ def test_bad_requests_fail_clearly(exported, tmp_path):
         export_model(exported["model"], "tflite")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         export_model(tmp_path / "missing.keras", "onnx")
+    with pytest.raises(ExportError, match="writes a .xml file; --out .*model.onnx is not one"):
+        export_model(exported["model"], "openvino", tmp_path / "model.onnx")
     bad = tmp_path / "bad.keras"
     bad.write_text("not a zip")
     with pytest.raises(ExportError, match="cannot load"):

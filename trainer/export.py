@@ -232,11 +232,14 @@ def export_model(
     if not model_path.is_file():
         raise FileNotFoundError(f"model file {model_path} does not exist")
     artifact = Path(out) if out is not None else default_output(model_path, format)
+    suffix = FORMATS[format][0]
+    if suffix.startswith(".") and artifact.suffix.lower() != suffix:
+        raise ExportError(f"--format {format} writes a {suffix} file; --out {artifact} is not one")
     existing = [p for p in artifact_files(artifact, format) if p.exists()]
     if existing and not overwrite:
         raise ExportError(
-            f"{', '.join(map(str, existing))} already exist(s); pass --overwrite "
-            f"(overwrite=True) to replace, or choose another --out"
+            f"the export would overwrite {', '.join(map(str, existing))}: pass --overwrite "
+            f"(overwrite=True) to replace them, or choose another --out"
         )
     _check_installed(format)
     from trainer import backend

@@ -11,14 +11,16 @@ Which engine runs a model file (``engine="auto"``):
 * ``model.onnx``: ONNX Runtime, else OpenVINO (which reads ONNX too), whichever is installed
   first in that order.
 * ``model.xml`` (OpenVINO IR, with its ``.bin``): OpenVINO.
-* ``model.keras``: the exported twin beside it when there is an up-to-date one (``model.onnx``
-  or ``model.xml`` whose sidecar JSON names this file's SHA-256, made by
-  ``python -m trainer export``) on the fastest installed engine; otherwise Keras. Nothing is
-  written next to the model.
+* ``model.keras``: Keras, the reference. No engine is the fastest for every model and task
+  (benchmarks/inference_speed.py: on a 2-core AMD EPYC, TensorFlow evaluates the ``cpu`` and
+  ``paper`` models faster than ONNX Runtime, which watches a video with the ``cpu`` model
+  faster), so the faster engines are chosen by giving their file or an explicit ``engine``.
 
 An explicit ``engine`` is obeyed or refused: ``"keras"`` needs a ``.keras`` file;
-``"onnxruntime"`` or ``"openvino"`` on a ``.keras`` file use its up-to-date twin, or else export
-it into a temporary folder first (seconds; the temporary files are removed at exit).
+``"onnxruntime"`` or ``"openvino"`` on a ``.keras`` file use its exported twin beside it when
+that is up to date (``model.onnx`` or ``model.xml`` whose sidecar JSON names this file's
+SHA-256, made by ``python -m trainer export``), or else export it into a temporary folder first
+(seconds; removed at exit). Nothing is written next to the model.
 
 This module imports no framework: each engine imports its runtime when it is opened.
 """
@@ -51,11 +53,6 @@ __all__ = [
 
 ENGINES: tuple[str, ...] = ("keras", "onnxruntime", "openvino")
 """Engine names, as ``--engine`` takes them (besides ``auto``)."""
-
-# The order `auto` prefers for an exported model: both measured faster than Keras on a CPU by
-# benchmarks/inference_speed.py (results in docs/deploying.md); ONNX Runtime first because it
-# computes in float32 exactly as exported.
-FAST_ENGINES: tuple[str, ...] = ("onnxruntime", "openvino")
 
 # engine -> (module to import, pip extra that installs it)
 _RUNTIMES: dict[str, tuple[str, str]] = {
@@ -228,12 +225,6 @@ def _resolve(path: Path, engine: str) -> tuple[str, Path | None]:
             f".keras model, an exported .onnx file or an OpenVINO .xml"
         )
     if engine == "auto":
-        if suffix == ".keras":
-            for fast in FAST_ENGINES:
-                twin = exported_twin(path, fast) if fast in installed_engines() else None
-                if twin is not None:
-                    return fast, twin
-            return "keras", path
         for candidate in _READERS[suffix]:
             if candidate in installed_engines():
                 return candidate, path

@@ -11,10 +11,9 @@ Which engine runs a model file (``engine="auto"``):
 * ``model.onnx``: ONNX Runtime, else OpenVINO (which reads ONNX too), whichever is installed
   first in that order.
 * ``model.xml`` (OpenVINO IR, with its ``.bin``): OpenVINO.
-* ``model.keras``: Keras, the reference. No engine is the fastest for every model and task
-  (benchmarks/inference_speed.py: on a 2-core AMD EPYC, TensorFlow evaluates the ``cpu`` and
-  ``paper`` models faster than ONNX Runtime, which watches a video with the ``cpu`` model
-  faster), so the faster engines are chosen by giving their file or an explicit ``engine``.
+* ``model.keras``: Keras, the reference. No engine is the fastest for every model, task and
+  CPU (``benchmarks/inference_speed.py``, figures in docs/deploying.md), so a faster one is
+  chosen by giving its file or an explicit ``engine``.
 
 An explicit ``engine`` is obeyed or refused: ``"keras"`` needs a ``.keras`` file;
 ``"onnxruntime"`` or ``"openvino"`` on a ``.keras`` file use its exported twin beside it when

@@ -52,8 +52,8 @@ class OnnxEngine:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle threads sleep instead of spinning: on a CPU shared with other work (a camera
-        # box, a CI runner) spinning threads wait on descheduled ones; measured on 2 busy
-        # cores: 49 against 21 clips/s at batch 1, 32 against 26 at batch 8.
+        # box, a CI runner) spinning threads wait on descheduled ones, which halved the
+        # throughput at batch 1 on 2 busy cores.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(

@@ -155,14 +155,13 @@ def test_bad_requests_fail_clearly(exported, tmp_path):
 
 def test_a_calibration_of_another_model_is_not_embedded(exported, tmp_path):
     model = tmp_path / "model.keras"
-    model.write_bytes(exported["model"].read_bytes() + b"changed")  # another file
-    (tmp_path / "calibration.json").write_text(
-        (exported["model"].parent / "calibration.json").read_text()
-    )
-    from trainer.export import _calibration_for
-
+    model.write_bytes(exported["model"].read_bytes())
+    calibration = json.loads((exported["model"].parent / "calibration.json").read_text())
+    calibration["model_sha256"] = "0" * 64  # made with another model file
+    (tmp_path / "calibration.json").write_text(json.dumps(calibration))
     with pytest.warns(UserWarning, match="made for another model"):
-        assert _calibration_for(model, file_sha256(model), None) == (None, None)
+        artifact = export_model(model, "saved_model")
+    assert read_sidecar(artifact)["calibration"] is None
 
 
 def test_onnx_runtime_equals_keras(exported, clips, reference):

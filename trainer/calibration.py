@@ -35,7 +35,6 @@ No TensorFlow at import time: a model is scored through ``predict_fn(batch) -> r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -50,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from trainer.data import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Video, load_video, natural_key
+from trainer.engines.keras_engine import predict_fn as keras_predict_fn
 from trainer.evaluation import (
     EvaluationResult,
     PredictFn,
@@ -57,7 +57,7 @@ from trainer.evaluation import (
     reconstruct_windows,
     sliding_windows,
 )
-from trainer.inference import predict_fn as keras_predict_fn
+from trainer.model_files import file_sha256, source_model_sha256
 from trainer.writers import git_commit
 
 __all__ = [
@@ -152,15 +152,6 @@ def warn_small_calibration(model_path: str | os.PathLike, fpr: float = DEFAULT_F
         flush=True,
     )
     return True
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file (the model a calibration was made for)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def default_calibration_path(model_path: str | os.PathLike) -> Path:
@@ -285,7 +276,7 @@ class Calibration:
                 f"calibrate` for this model"
             )
         if model_path is not None and self.model_sha256 and Path(model_path).is_file():
-            if file_sha256(model_path) != self.model_sha256:
+            if source_model_sha256(model_path) != self.model_sha256:
                 warnings.warn(
                     f"the calibration was made for another model file ({self.model}); "
                     f"its threshold may not fit {model_path}: recalibrate",
@@ -544,7 +535,7 @@ def calibrate(
         input_shape=shape,
         score_index=score_index,
         model=None if model_path is None else str(model_path),
-        model_sha256=None if model_path is None else file_sha256(model_path),
+        model_sha256=None if model_path is None else source_model_sha256(model_path),
         sources=sources,
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         commit=git_commit(),

@@ -38,6 +38,7 @@ from types import ModuleType  # noqa: E402
 from trainer.commands import (  # noqa: E402
     calibrate,
     evaluate,
+    export,
     make_synthetic,
     score,
     train,
@@ -69,6 +70,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     score,
     calibrate,
     watch,
+    export,
     make_synthetic,
 )
 """The subcommands, in ``--help`` order: modules of :mod:`trainer.commands`."""

@@ -10,8 +10,10 @@ Everything that scores frames with a saved model (``evaluate``, ``score``, ``cal
 * ``fixed_batch``: whether the last batch should be padded to the full batch size (an engine
   that compiles per shape wants one shape).
 
-:class:`KerasPredictor` is the only engine today. Another engine (ONNX Runtime, OpenVINO) is a
-class with the same three members plus a branch in :func:`load_predictor` for its file type.
+:class:`KerasPredictor` runs a ``.keras`` file (the reference path); :class:`EnginePredictor`
+runs an exported model in ONNX Runtime or OpenVINO (:mod:`trainer.engines`). A new engine is a
+module in :mod:`trainer.engines` and a file type in its ``open_engine``; the commands only see a
+predictor.
 
 Keras is imported only when a model is loaded or wrapped, so importing this module stays
 cheap (``calibrate`` checks its paths before the framework starts).
@@ -26,10 +28,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from trainer.engines.base import Engine, require_runtime, resolve_engine
+from trainer.engines.keras_engine import fixed_batch, predict_fn
+
 if TYPE_CHECKING:
     import keras
 
 __all__ = [
+    "ENGINES",
+    "EnginePredictor",
     "KerasPredictor",
     "ModelFileError",
     "PredictFn",
@@ -38,6 +45,7 @@ __all__ = [
     "fixed_batch",
     "load_model",
     "load_predictor",
+    "open_engine",
     "predict_fn",
 ]
 
@@ -58,34 +66,6 @@ class Predictor(Protocol):
     def predict(self, windows: np.ndarray) -> np.ndarray: ...
 
 
-def predict_fn(model: keras.Model) -> PredictFn:
-    """``batch -> reconstruction`` of a Keras model, for :func:`trainer.evaluation.evaluate`.
-
-    Under torch a plain inference-mode call, which costs less CPU per frame than
-    ``predict_on_batch`` (docs/performance.md); elsewhere ``predict_on_batch`` (a compiled
-    function under TensorFlow and JAX).
-    """
-    import keras
-
-    if keras.config.backend() == "torch":
-        import torch
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            with torch.inference_mode():
-                return keras.ops.convert_to_numpy(model(batch, training=False))
-
-        return run
-    return lambda batch: np.asarray(model.predict_on_batch(batch))
-
-
-def fixed_batch() -> bool:
-    """Whether batches should keep one shape: JAX and ``tf.function`` compile once per shape,
-    so the last batch is padded to the full size; torch runs any shape as it comes."""
-    import keras
-
-    return keras.config.backend() != "torch"
-
-
 class KerasPredictor:
     """A Keras model as a predictor.
 
@@ -101,9 +81,36 @@ class KerasPredictor:
         self.fixed_batch = fixed_batch()
         self._predict = predict_fn(model)
 
+    name = "keras"
+
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """The reconstructions of ``windows``."""
         return self._predict(windows)
+
+    def describe(self) -> str:
+        """The startup line: the engine and the Keras backend."""
+        from trainer import backend
+
+        return f"engine keras: {backend.describe()}"
+
+
+class EnginePredictor:
+    """An exported model run by ONNX Runtime or OpenVINO (:mod:`trainer.engines`) as a
+    predictor: the same members as :class:`KerasPredictor`."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.input_shape = (None, *engine.input_shape)
+        self.fixed_batch = engine.fixed_batch
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """The reconstructions of ``windows``."""
+        return self.engine.predict(windows)
+
+    def describe(self) -> str:
+        """The startup line: which engine runs which file."""
+        return self.engine.describe()
 
 
 def as_predictor(model: keras.Model | Predictor) -> Predictor:
@@ -143,7 +150,68 @@ def load_model(path: str | os.PathLike) -> keras.Model:
     return checkpoint.load_model(p)
 
 
-def load_predictor(path: str | os.PathLike) -> KerasPredictor:
-    """The predictor of a saved model file (:func:`load_model`; the engine follows the file
-    type, and ``.keras`` is the only one so far)."""
-    return KerasPredictor(load_model(path))
+ENGINES = ("auto", "keras", "onnxruntime", "openvino")
+"""What ``--engine`` takes: ``auto`` runs a ``.keras`` file in Keras (the reference path), an
+``.onnx`` file in ONNX Runtime (else OpenVINO) and an OpenVINO ``.xml`` in OpenVINO."""
+
+
+def load_predictor(path: str | os.PathLike, engine: str = "auto") -> Predictor:
+    """The predictor of a saved model file: ``.keras`` in Keras (:func:`load_model`), an
+    exported ``.onnx``/``.xml`` (``python -m trainer export``) in its runtime, or the engine
+    ``engine`` names (:func:`open_engine`)."""
+    if engine not in ENGINES:
+        raise ValueError(f"--engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if Path(path).suffix == ".keras" and engine in ("auto", "keras"):
+        return KerasPredictor(load_model(path))
+    return EnginePredictor(open_engine(path, engine))
+
+
+def open_engine(
+    path: str | os.PathLike,
+    engine: str = "auto",
+    *,
+    threads: int | None = None,
+    precision: str | None = "f32",
+) -> Engine:
+    """Open a model file with an engine (:mod:`trainer.engines.base` says which one ``auto`` picks).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.keras`` model, an exported ``.onnx`` file or an OpenVINO ``.xml``.
+    engine : str
+        ``"auto"``, ``"keras"``, ``"onnxruntime"`` or ``"openvino"``.
+    threads : int or None
+        CPU threads of ONNX Runtime and OpenVINO; ``None``: every core this process may use.
+    precision : str or None
+        OpenVINO's CPU inference precision: ``"f32"`` (default, the exported numbers), the
+        reduced ``"bf16"``/``"f16"``, or ``None`` for the plugin's own choice (see
+        :mod:`trainer.engines.openvino_engine`).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    EngineError
+        No engine reads the file, the engine asked for cannot, or its runtime is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {path} does not exist")
+    name, target = resolve_engine(path, engine)
+    require_runtime(name)
+    if target is None:  # an explicit fast engine on a .keras model with no export beside it
+        from trainer.export import export_to_temp
+
+        target = export_to_temp(path, "onnx" if name == "onnxruntime" else "openvino")
+    if name == "keras":
+        from trainer.engines.keras_engine import KerasEngine
+
+        return KerasEngine.load(target)
+    if name == "onnxruntime":
+        from trainer.engines.onnx_engine import OnnxEngine
+
+        return OnnxEngine(target, threads=threads)
+    from trainer.engines.openvino_engine import OpenVinoEngine
+
+    return OpenVinoEngine(target, threads=threads, precision=precision)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from trainer.commands.common import CLIError, announce, settle_backend
+from trainer.commands.common import (
+    CLIError,
+    add_engine_argument,
+    announce,
+    open_model,
+    settle_backend,
+)
 
 NAME = "calibrate"
 HELP = "record the error distribution of held-out normal videos"
@@ -18,13 +24,16 @@ DESCRIPTION = (
 
 def add_arguments(c: argparse.ArgumentParser) -> None:
     """The options of ``calibrate``."""
-    c.add_argument("model", nargs="?", help="a .keras model saved by train (or --model)")
+    c.add_argument(
+        "model", nargs="?", help="a .keras model saved by train or its export (or --model)"
+    )
     c.add_argument(
         "--model",
         dest="model_option",
         metavar="MODEL",
         help="the model, named as in the other commands (instead of the MODEL argument)",
     )
+    add_engine_argument(c)
     c.add_argument(
         "--normal",
         required=True,
@@ -52,9 +61,8 @@ def run(args: argparse.Namespace) -> int:
     videos = find_videos(args.normal)  # before the slow import: a bad path fails fast
     settle_backend()
     announce(args.quiet)
-    from trainer.inference import load_predictor
 
-    predictor = load_predictor(args.model)
+    predictor = open_model(args)
 
     def progress(name: str, scored: int, frames: int) -> None:
         if not args.quiet:

@@ -92,3 +92,28 @@ def uncalibrated_note(args: argparse.Namespace) -> str:
         f"uncalibrated: no {default_calibration_path(args.model)}, so psnr has no threshold "
         f"and nothing is flagged (python -m trainer calibrate {args.model} --normal PATH)"
     )
+
+
+def add_engine_argument(p: argparse.ArgumentParser) -> None:
+    """``--engine``: which runtime scores the model (:mod:`trainer.engines`)."""
+    from trainer.inference import ENGINES
+
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="runtime that scores the model (default auto: Keras for a .keras file, ONNX "
+        "Runtime for .onnx, OpenVINO for .xml; onnxruntime/openvino on a .keras file use its "
+        "export beside it, or make one in a temporary folder)",
+    )
+
+
+def open_model(args: argparse.Namespace):
+    """The predictor of ``args.model`` under ``args.engine``, its engine named on the
+    startup line unless ``--quiet``."""
+    from trainer.inference import load_predictor
+
+    predictor = load_predictor(args.model, args.engine)
+    if not args.quiet:
+        print(predictor.describe(), flush=True)
+    return predictor

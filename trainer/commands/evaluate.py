@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from trainer.commands.common import announce, settle_backend
+from trainer.commands.common import add_engine_argument, announce, open_model, settle_backend
 from trainer.config import TrainConfig
 
 NAME = "evaluate"
@@ -19,7 +19,12 @@ DESCRIPTION = (
 
 def add_arguments(e: argparse.ArgumentParser) -> None:
     """The options of ``evaluate``."""
-    e.add_argument("--model", required=True, help="a .keras model saved by train")
+    e.add_argument(
+        "--model",
+        required=True,
+        help="a .keras model saved by train, or its export (.onnx, OpenVINO .xml)",
+    )
+    add_engine_argument(e)
     e.add_argument("--data", help="dataset root (default: the embedded synthetic dataset)")
     e.add_argument("--split", default="testing", help="split to score (default: testing)")
     e.add_argument("--out", help="output folder (default: <model folder>/evaluation-<split>)")
@@ -64,13 +69,12 @@ def run(args: argparse.Namespace) -> int:
     settle_backend()
     announce(args.quiet)
     from trainer.datasets import load_split
-    from trainer.inference import load_predictor
     from trainer.localisation import Localiser
     from trainer.report import evaluate_model, pixel_masks
     from trainer.rundir import lock_output
     from trainer.synthetic import resolve_dataset
 
-    predictor = load_predictor(args.model)
+    predictor = open_model(args)
     _, t, h, w, c = predictor.input_shape
     root = resolve_dataset(args.data, args.cache_dir)
     videos = load_split(root, args.split, size=(h, w), channels=c, cache_dir=args.cache_dir)

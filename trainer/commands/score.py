@@ -10,9 +10,11 @@ from typing import Any
 from trainer import backend
 from trainer.commands.common import (
     add_calibration_arguments,
+    add_engine_argument,
     announce,
     delay_for,
     load_calibration,
+    open_model,
     settle_backend,
     uncalibrated_note,
 )
@@ -34,7 +36,12 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
         help="video file (.avi, .mp4, ...), folder of frames, or folder of video files or frame "
         "folders (each one scored)",
     )
-    s.add_argument("--model", required=True, help="a .keras model saved by train")
+    s.add_argument(
+        "--model",
+        required=True,
+        help="a .keras model saved by train, or its export (.onnx, OpenVINO .xml)",
+    )
+    add_engine_argument(s)
     s.add_argument("--out", help="output folder (default: <model folder>/score-<video name>)")
     s.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     s.add_argument(
@@ -60,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
     announce(args.quiet)
     from trainer import evaluation, plots, writers
     from trainer.calibration import apply_calibration, score_index_for
-    from trainer.inference import load_predictor
     from trainer.progress import Progress
 
-    predictor = load_predictor(args.model)
+    predictor = open_model(args)
     _, t, h, w, c = predictor.input_shape
     calibration = load_calibration(args, predictor.input_shape[1:])
     delay = delay_for(args, calibration)

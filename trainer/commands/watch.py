@@ -10,8 +10,10 @@ from pathlib import Path
 from trainer import backend
 from trainer.commands.common import (
     add_calibration_arguments,
+    add_engine_argument,
     announce,
     load_calibration,
+    open_model,
     settle_backend,
     uncalibrated_note,
 )
@@ -32,7 +34,12 @@ DESCRIPTION = (
 def add_arguments(wt: argparse.ArgumentParser) -> None:
     """The options of ``watch``."""
     wt.add_argument("source", help="video file, camera index (0, 1, ...) or stream URL")
-    wt.add_argument("--model", required=True, help="a .keras model saved by train")
+    wt.add_argument(
+        "--model",
+        required=True,
+        help="a .keras model saved by train, or its export (.onnx, OpenVINO .xml)",
+    )
+    add_engine_argument(wt)
     add_calibration_arguments(wt)
     wt.add_argument("--out", help="output folder (default: <model folder>/watch-<source>)")
     wt.add_argument("--batch-size", type=int, default=4, help="windows per forward pass")
@@ -68,9 +75,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settle_backend()
         announce(args.quiet)
-        from trainer.inference import load_predictor
 
-        predictor = load_predictor(args.model)
+        predictor = open_model(args)
         calibration = load_calibration(args, predictor.input_shape[1:])
         if calibration is None and not args.quiet:
             print(uncalibrated_note(args), flush=True)

@@ -20,7 +20,6 @@ from .validation import (
     as_generator,
     check_clip,
     check_finite_range,
-    check_known_keys,
     check_probability,
 )
 
@@ -63,20 +62,11 @@ class Pipeline:
             )
         if not transforms:
             raise InvalidParameterError("transforms must hold at least one transform")
-        self.transforms: list[Transform] = [self._as_transform(t) for t in transforms]
-        n = len(self.transforms)
-        if weights is None:
-            weights = [1.0] * n
-        try:
-            w = [float(x) for x in weights]
-        except (TypeError, ValueError):
-            raise InvalidParameterError(f"weights must be numbers, got {weights!r}") from None
-        if len(w) != n:
-            raise InvalidParameterError(f"weights has {len(w)} entries for {n} transforms")
-        if any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
-            raise InvalidParameterError(f"weights must be finite, >= 0 and not all 0, got {w}")
-        self.weights = w
-        self._probs = np.asarray(w) / sum(w)
+        self.transforms: list[Transform] = [
+            _built(f"transforms[{i}]", t) for i, t in enumerate(transforms)
+        ]
+        self.weights = _check_weights(weights, len(self.transforms), "weights")
+        self._probs = np.asarray(self.weights) / sum(self.weights)
         self.p = check_probability(p)
         ranges = {tuple(t.value_range) for t in self.transforms}
         if len(ranges) > 1:
@@ -107,20 +97,6 @@ class Pipeline:
         for t in self.transforms:
             t.prepare()  # a source shared by several transforms is checked once
         return self
-
-    @staticmethod
-    def _as_transform(t: Any) -> Transform:
-        if isinstance(t, Transform):
-            return t
-        if isinstance(t, str):
-            return registry.create(t)
-        if isinstance(t, dict):
-            out = registry.from_dict(t)
-            if isinstance(out, Transform):
-                return out
-        raise InvalidParameterError(
-            f"pipeline entries must be Transforms, names or transform dicts, got {t!r}"
-        )
 
     def choose(self, rng: np.random.Generator) -> int | None:
         """Draw which transform to apply: its index, or None for the normal clip."""
@@ -223,18 +199,66 @@ class Pipeline:
             },
         }
 
+    @staticmethod
+    def check_dict(d: Any) -> dict[str, Any]:
+        """Check a serialised pipeline without building it; return its canonical form.
+
+        The validate-only half of :meth:`from_dict`: the dict's structure, ``weights`` and
+        ``p``. The transforms' names and parameters are checked when they are built
+        (:meth:`from_dict`), since a name may belong to a module not imported yet.
+
+        Parameters
+        ----------
+        d : dict
+            ``{"name": "pipeline", "params": {"transforms": [...], "weights": [...], "p": p}}``;
+            a transform is a name or ``{"name": ..., "params": {...}}``.
+
+        Returns
+        -------
+        dict
+            The same pipeline with every transform as ``{"name", "params"}`` (``params`` a
+            shallow copy) and ``weights`` (default equal) and ``p`` (default 0.2) as floats.
+
+        Raises
+        ------
+        InvalidParameterError
+            A malformed part; the message names it (``params.transforms[1]``, ``params.p``).
+        TypeError
+            Unknown keys (the message lists them and the valid ones).
+        """
+        if not isinstance(d, dict):
+            raise _malformed(f"got {type(d).__name__} {d!r}")
+        _check_no_other_keys(d, ("name", "params"), "")
+        if d.get("name") != "pipeline":
+            raise _malformed(f"'name' must be 'pipeline', got {d.get('name')!r}")
+        params = d.get("params")
+        if not isinstance(params, dict):
+            raise _malformed(f"'params' must be a mapping, got {params!r}")
+        _check_no_other_keys(params, ("transforms", "weights", "p"), " in params")
+        transforms = params.get("transforms")
+        if not isinstance(transforms, (list, tuple)) or not transforms:
+            raise _malformed(f"params.transforms must be a non-empty list, got {transforms!r}")
+        entries = [_entry(f"params.transforms[{i}]", t) for i, t in enumerate(transforms)]
+        return {
+            "name": "pipeline",
+            "params": {
+                "transforms": entries,
+                "weights": _check_weights(params.get("weights"), len(entries), "params.weights"),
+                "p": check_probability(params.get("p", 0.2), "params.p"),
+            },
+        }
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Pipeline:
-        """Rebuild a pipeline from :meth:`to_dict` output."""
-        if not isinstance(d, dict) or d.get("name") != "pipeline":
-            raise InvalidParameterError(f"not a serialised pipeline: {d!r}")
-        params = d.get("params") or {}
-        check_known_keys(params, ["transforms", "weights", "p"], "pipeline")
-        return cls(
-            transforms=params.get("transforms", []),
-            weights=params.get("weights"),
-            p=params.get("p", 0.2),
-        )
+        """Rebuild a pipeline from :meth:`to_dict` output (checked by :meth:`check_dict`).
+
+        An error building a transform names it: ``params.transforms[1] (cutmix): ...``.
+        """
+        params = cls.check_dict(d)["params"]
+        transforms = [
+            _built(f"params.transforms[{i}]", t) for i, t in enumerate(params["transforms"])
+        ]
+        return cls(transforms, weights=params["weights"], p=params["p"])
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
         """YAML text of :meth:`to_dict`; also written to ``path`` when given."""
@@ -265,6 +289,86 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.transforms!r}, weights={self.weights}, p={self.p})"
+
+
+_FORM = "{name: pipeline, params: {transforms: [{name, params}, ...], weights, p}}"
+
+
+def _malformed(what: str) -> InvalidParameterError:
+    return InvalidParameterError(f"{what}; expected a serialised pipeline {_FORM}")
+
+
+def _check_no_other_keys(d: dict, valid: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(d) - set(valid))
+    if unknown:
+        raise TypeError(f"unknown keys {unknown}{where} (valid: {', '.join(valid)})")
+
+
+def _entry(where: str, t: Any) -> Any:
+    """One serialised transform as ``{name, params}`` (a Transform object is kept as it is)."""
+    if isinstance(t, Transform):
+        return t
+    if isinstance(t, str):
+        t = {"name": t}
+    if not isinstance(t, dict):
+        raise InvalidParameterError(
+            f"{where}: expected {{name, params}} or a transform name, got {t!r}"
+        )
+    unknown = sorted(set(t) - {"name", "params"})
+    if unknown:
+        hint = " (weights go in params.weights, one per transform)" if "weight" in t else ""
+        raise TypeError(f"{where}: unknown keys {unknown}; valid: name, params{hint}")
+    name = t.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidParameterError(f"{where}: 'name' must be a transform name, got {name!r}")
+    params = t.get("params") or {}
+    if not isinstance(params, dict):
+        raise InvalidParameterError(f"{where}: 'params' must be a mapping, got {params!r}")
+    return {"name": name, "params": dict(params)}
+
+
+def _check_weights(weights: Any, n: int, name: str) -> list[float]:
+    """``weights`` as n floats, finite, >= 0 and not all 0 (default: n equal weights)."""
+    if weights is None:
+        return [1.0] * n
+    try:
+        if isinstance(weights, (str, bytes)):
+            raise TypeError
+        w = [float(x) for x in weights]
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{name} must be numbers, got {weights!r}") from None
+    if len(w) != n:
+        raise InvalidParameterError(f"{name} has {len(w)} entries for {n} transforms")
+    if any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
+        raise InvalidParameterError(f"{name} must be finite, >= 0 and not all 0, got {w}")
+    return w
+
+
+def _as_transform(t: Any) -> Transform:
+    if isinstance(t, Transform):
+        return t
+    if isinstance(t, str):
+        return registry.create(t)
+    if isinstance(t, dict):
+        out = registry.from_dict(t)
+        if isinstance(out, Transform):
+            return out
+    raise InvalidParameterError(
+        f"pipeline entries must be Transforms, names or transform dicts, got {t!r}"
+    )
+
+
+def _built(where: str, t: Any) -> Transform:
+    """``t`` as a Transform; a failure names the entry (``transforms[1] (cutmix): ...``)."""
+    try:
+        return _as_transform(t)
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        name = t.get("name") if isinstance(t, dict) else t
+        try:
+            named = type(e)(f"{where} ({name}): {e}")
+        except Exception:  # an exception class that takes other arguments: as it is
+            raise e from None
+        raise named from e
 
 
 def _normal(clip: np.ndarray) -> PseudoAnomaly:

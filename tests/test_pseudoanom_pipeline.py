@@ -139,3 +139,26 @@ def test_pipeline_bad_inputs(tmp_path, clip):
     nan[0, 0, 0, 0] = np.nan
     with pytest.raises(pseudoanom.InvalidClipError, match="NaN"):
         Pipeline(["cutmix"], p=0.0)(nan, rng=0)  # raised even when no anomaly is drawn
+
+
+def test_check_dict_checks_the_form_without_building_and_from_dict_names_the_entry():
+    d = {"name": "pipeline", "params": {"transforms": ["not_registered_yet", "cutmix"], "p": 1}}
+    assert Pipeline.check_dict(d) == {
+        "name": "pipeline",
+        "params": {
+            "transforms": [
+                {"name": "not_registered_yet", "params": {}},
+                {"name": "cutmix", "params": {}},
+            ],
+            "weights": [1.0, 1.0],
+            "p": 1.0,
+        },
+    }
+    with pytest.raises(pseudoanom.UnknownTransformError, match=r"^params.transforms\[0\] \(not_"):
+        Pipeline.from_dict(d)
+    with pytest.raises(TypeError, match=r"transforms\[1\] \(cutmix\): .*bogus"):
+        Pipeline(["cutmix", {"name": "cutmix", "params": {"bogus": 1}}])
+    with pytest.raises(pseudoanom.InvalidParameterError, match=r"params.weights has 1 entries"):
+        Pipeline.check_dict(
+            {"name": "pipeline", "params": {"transforms": ["a", "b"], "weights": [1]}}
+        )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
 import types
 import typing
 from collections.abc import Iterator
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+import pseudoanom
 
 __all__ = [
     "LEGACY_KEYS",
@@ -581,30 +582,17 @@ def _bad(key: str, value: Any, tp: Any, extra: str = "") -> ConfigError:
     )
 
 
-def _check_transform(i: int, t: Any) -> dict[str, Any]:
-    """One old-form ``transforms`` entry as ``{name: str, params: dict, weight: float > 0}``."""
-    where = f"config key 'transforms'[{i}]"
-    weight = 1.0
-    if isinstance(t, dict) and "weight" in t:
-        t = dict(t)
-        weight = t.pop("weight")
-    if not _is_number(weight) or not weight > 0:
-        raise ConfigError(f"{where}: 'weight' must be a number > 0, got {weight!r}")
-    return {**_check_entry(where, t), "weight": float(weight)}
-
-
 # ---------------------------------------------------------------------- the pipeline key
-
-_FORM = "{name: pipeline, params: {transforms: [{name, params}, ...], weights, p}}"
 
 
 def check_pipeline(value: Any, key: str = "pipeline") -> dict[str, Any] | None:
-    """Check the ``pipeline`` key and return it in its canonical form.
+    """The ``pipeline`` key's value, checked by pseudoanom, in its canonical form.
 
-    The canonical form is the library's (:meth:`pseudoanom.Pipeline.to_dict`), with every
-    transform as ``{name, params}`` and ``weights`` and ``p`` spelled out (the library's
-    defaults: equal weights, p = 0.2). Transform names and parameters are checked when the
-    pipeline is built (:func:`trainer.input.build_pseudo_pipeline`), after ``imports``.
+    A path is read as a pipeline YAML file (``Pipeline.to_yaml``) and stored inline; the dict
+    is checked by :meth:`pseudoanom.Pipeline.check_dict` (the library's schema, its only
+    home), whose canonical form this returns. Transform names and parameters are checked
+    when the pipeline is built (:func:`trainer.input.build_pseudo_pipeline`), after
+    ``imports``.
 
     Parameters
     ----------
@@ -616,7 +604,7 @@ def check_pipeline(value: Any, key: str = "pipeline") -> dict[str, Any] | None:
     Raises
     ------
     ConfigError
-        Not a pipeline dict, or a malformed part of one (the message names the part).
+        No such file, or pseudoanom's error about the dict, after ``config key '<key>'``.
     """
     if value is None:
         return None
@@ -630,69 +618,10 @@ def check_pipeline(value: Any, key: str = "pipeline") -> dict[str, Any] | None:
         except yaml.YAMLError as e:
             raise ConfigError(f"{where}: {path} is not valid YAML: {e}") from None
         where = f"{where} (from {path})"
-
-    def bad(what: str) -> ConfigError:
-        return ConfigError(f"{where}: {what}; expected the library's pipeline dict {_FORM}")
-
-    if not isinstance(value, dict):
-        raise bad(f"got {type(value).__name__} {value!r}")
-    unknown = sorted(set(value) - {"name", "params"})
-    if unknown:
-        raise bad(f"unknown keys {unknown} (valid: name, params)")
-    if value.get("name") != "pipeline":
-        raise bad(f"'name' must be 'pipeline', got {value.get('name')!r}")
-    params = value.get("params")
-    if not isinstance(params, dict):
-        raise bad(f"'params' must be a mapping, got {params!r}")
-    unknown = sorted(set(params) - {"transforms", "weights", "p"})
-    if unknown:
-        raise bad(f"unknown keys {unknown} in params (valid: transforms, weights, p)")
-    transforms = params.get("transforms")
-    if not isinstance(transforms, list) or not transforms:
-        raise bad(f"params.transforms must be a non-empty list, got {transforms!r}")
-    entries = [
-        _check_entry(f"{where}: params.transforms[{i}]", t) for i, t in enumerate(transforms)
-    ]
-    weights = params.get("weights")
-    if weights is None:
-        weights = [1.0] * len(entries)
-    if not isinstance(weights, list) or not all(_is_number(w) for w in weights):
-        raise bad(f"params.weights must be a list of numbers, got {weights!r}")
-    weights = [float(w) for w in weights]
-    if len(weights) != len(entries):
-        raise bad(f"params.weights has {len(weights)} entries for {len(entries)} transforms")
-    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-        raise bad(f"params.weights must be finite, >= 0 and not all 0, got {weights}")
-    p = params.get("p", 0.2)
-    if not _is_number(p) or not 0.0 <= p <= 1.0:
-        raise bad(f"params.p must be a number in [0, 1], got {p!r}")
-    return {
-        "name": "pipeline",
-        "params": {"transforms": entries, "weights": weights, "p": float(p)},
-    }
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def _check_entry(where: str, t: Any) -> dict[str, Any]:
-    """One transform of a pipeline: a name, or ``{name, params}`` (the library's forms)."""
-    if isinstance(t, str):
-        t = {"name": t}
-    if not isinstance(t, dict):
-        raise ConfigError(f"{where}: expected {{name, params}} or a transform name, got {t!r}")
-    unknown = sorted(set(t) - {"name", "params"})
-    if unknown:
-        hint = " (weights go in params.weights, one per transform)" if "weight" in t else ""
-        raise ConfigError(f"{where}: unknown keys {unknown}; valid: name, params{hint}")
-    name = t.get("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: 'name' must be a transform name, got {name!r}")
-    params = t.get("params") or {}
-    if not isinstance(params, dict):
-        raise ConfigError(f"{where}: 'params' must be a mapping, got {params!r}")
-    return {"name": name, "params": copy.deepcopy(params)}
+    try:
+        return copy.deepcopy(pseudoanom.Pipeline.check_dict(value))
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 # ---------------------------------------------------------------------- the old form
@@ -752,9 +681,14 @@ def upgrade_legacy(
             if params["p"] == 0:
                 return None
             raise ConfigError("config key 'transforms' = []: need at least one when p > 0")
-        entries = [_check_transform(i, t) for i, t in enumerate(entries)]
-        params["transforms"] = [{"name": t["name"], "params": t["params"]} for t in entries]
-        params["weights"] = [t["weight"] for t in entries]
+        weights = [_legacy_weight(i, t) for i, t in enumerate(entries)]
+        entries = [
+            {k: v for k, v in t.items() if k != "weight"} if isinstance(t, dict) else t
+            for t in entries
+        ]
+        new = {"name": "pipeline", "params": {"transforms": entries, "weights": weights}}
+        params["transforms"] = check_pipeline(new, "transforms")["params"]["transforms"]
+        params["weights"] = weights
         targets = [t for t in params["transforms"] if "intruders" not in t["params"]]
     elif "intruders" in legacy:
         targets = params["transforms"]
@@ -766,6 +700,16 @@ def upgrade_legacy(
         elif "intruders" in t["params"] or _takes_intruders(t["name"], imports or []):
             t["params"]["intruders"] = copy.deepcopy(intruders)
     return check_pipeline(base)
+
+
+def _legacy_weight(i: int, t: Any) -> float:
+    """The ``weight`` of an old-form ``transforms`` entry: a number > 0, default 1."""
+    weight = t.get("weight", 1.0) if isinstance(t, dict) else 1.0
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ConfigError(
+            f"config key 'transforms'[{i}]: 'weight' must be a number > 0, got {weight!r}"
+        )
+    return float(weight)
 
 
 def _legacy_intruders(spec: Any) -> str | dict[str, Any] | None:
@@ -786,8 +730,6 @@ def _takes_intruders(name: str, imports: list[str]) -> bool:
     Imports ``imports`` first when ``name`` is not registered; an unknown name is False (the
     pipeline's build reports it).
     """
-    import pseudoanom
-
     try:
         cls = pseudoanom.registry.get(name)
     except ValueError:

@@ -44,12 +44,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from trainer.data import Video, model_to_unit_range, to_model_range
-from trainer.frame_metrics import macro_auc, smooth_scores
-from trainer.localisation import METRICS as LOCALISATION_METRICS
+from trainer.frame_metrics import smooth_scores
 from trainer.localisation import LocalisationResult, Localiser, error_map
+from trainer.metrics import FRAME_AUCS, FamilyResult, ScoredFrames, compute_all
 
 __all__ = [
     "CALIBRATED_COLUMNS",
@@ -71,9 +70,6 @@ __all__ = [
 
 PredictFn = Callable[[np.ndarray], Any]
 """``predict_fn(batch) -> recon``: ``float32`` ``(B, T, H, W, C)`` in [-1, 1] -> same shape."""
-
-FRAME_AUCS: tuple[str, ...] = ("micro_auc", "macro_auc", "macro_auc_padded")
-"""The frame-level AUCs of :meth:`EvaluationResult.metrics` that smoothing also reports."""
 
 CSV_COLUMNS: tuple[str, ...] = ("video", "frame", "psnr", "score", "label")
 """Columns of the per-frame CSV written by :func:`write_scores_csv`."""
@@ -178,17 +174,10 @@ class EvaluationResult:
     ----------
     videos : list of VideoScores
         One entry per scored video, in input order.
-    micro_auc : float or None
-        Frame-level ROC AUC over all scored frames (the paper's number); ``None`` when it is
-        undefined (no labels, or one class only; see ``notes``).
-    macro_auc : float or None
-        Mean of the per-video AUCs over videos with both classes.
-    unnormalised_auc : float or None
-        Frame-level AUC of ``-PSNR`` without per-video normalisation.
-    per_video_auc : dict
-        ``{video name: AUC}`` for the videos used by the macro AUC.
-    macro_auc_skipped : list of str
-        Videos left out of the macro AUC (single class among their scored frames).
+    families : dict
+        ``{family name: FamilyResult}`` of every metric family of
+        :data:`trainer.metrics.FAMILIES`, in their order: the values and summary keys of
+        each (see :mod:`trainer.metrics`).
     constant_psnr_videos : list of str
         Videos whose PSNRs were constant (scores set to 0).
     unscored_videos : list of str
@@ -205,24 +194,18 @@ class EvaluationResult:
         Human-readable remarks (skipped videos, constant PSNRs, undefined AUCs).
     reconstructions : list of Reconstruction
         The frames requested with ``keep``.
-    macro_auc_padded : float or None
-        Mean of the per-video AUCs with every video padded with (label 0, score 0) in front
-        and (label 1, score 1) at the end (all labelled videos count).
-    per_video_auc_padded : dict
-        ``{video name: padded AUC}``.
-    smoothing : dict or None
-        With ``smooth_sigma > 0``: ``sigma_frames``, ``causal`` (False), and the ``micro_auc``,
-        ``macro_auc`` and ``macro_auc_padded`` of the smoothed scores.
     localisation : LocalisationResult or None
-        Pixel/region/track metrics, when :func:`evaluate` was given a ``localiser``.
+        What the ``localiser`` given to :func:`evaluate` measured (curves, per-frame rows,
+        figures); its scalars are the ``localisation`` family's.
+
+    The frame family's numbers are also attributes: ``micro_auc`` (the paper's number; None
+    when undefined), ``macro_auc``, ``macro_auc_padded``, ``unnormalised_auc``,
+    ``per_video_auc``, ``per_video_auc_padded``, ``macro_auc_skipped``; and ``smoothing``
+    (the smoothed AUCs' summary entry, None without smoothing).
     """
 
     videos: list[VideoScores]
-    micro_auc: float | None
-    macro_auc: float | None
-    unnormalised_auc: float | None
-    per_video_auc: dict[str, float]
-    macro_auc_skipped: list[str]
+    families: dict[str, FamilyResult]
     constant_psnr_videos: list[str]
     unscored_videos: list[str]
     protocol: dict[str, Any]
@@ -231,13 +214,22 @@ class EvaluationResult:
     frames_per_second: float
     notes: list[str] = field(default_factory=list)
     reconstructions: list[Reconstruction] = field(default_factory=list)
-    macro_auc_padded: float | None = None
-    per_video_auc_padded: dict[str, float] = field(default_factory=dict)
-    smoothing: dict[str, Any] | None = None
     localisation: LocalisationResult | None = None
 
+    def _frame(self, key: str) -> Any:
+        return self.families["frame"].summary[key]
+
+    micro_auc = property(lambda self: self._frame("micro_auc"))
+    macro_auc = property(lambda self: self._frame("macro_auc"))
+    macro_auc_padded = property(lambda self: self._frame("macro_auc_padded"))
+    unnormalised_auc = property(lambda self: self._frame("unnormalised_auc"))
+    per_video_auc = property(lambda self: self._frame("per_video_auc"))
+    per_video_auc_padded = property(lambda self: self._frame("per_video_auc_padded"))
+    macro_auc_skipped = property(lambda self: self._frame("macro_auc_skipped_videos"))
+    smoothing = property(lambda self: self.families["smoothing"].summary["smoothing"])
+
     def summary(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """JSON-ready summary: AUCs, counts, protocol, timing, notes, plus ``extra``.
+        """JSON-ready summary: each family's keys, counts, protocol, timing, notes, plus ``extra``.
 
         Parameters
         ----------
@@ -254,26 +246,19 @@ class EvaluationResult:
         ValueError
             ``extra`` reuses a key of the summary.
         """
-        out: dict[str, Any] = {
-            "micro_auc": self.micro_auc,
-            "macro_auc": self.macro_auc,
-            "unnormalised_auc": self.unnormalised_auc,
-            "n_scored_frames": self.n_scored,
-            "n_videos": len(self.videos) + len(self.unscored_videos),
-            "per_video_auc": dict(self.per_video_auc),
-            "macro_auc_n_videos": len(self.per_video_auc),
-            "macro_auc_skipped_videos": list(self.macro_auc_skipped),
-            "macro_auc_padded": self.macro_auc_padded,
-            "per_video_auc_padded": dict(self.per_video_auc_padded),
-            "smoothing": None if self.smoothing is None else dict(self.smoothing),
-            "localisation": None if self.localisation is None else self.localisation.summary(),
-            "constant_psnr_videos": list(self.constant_psnr_videos),
-            "unscored_videos": list(self.unscored_videos),
-            "protocol": dict(self.protocol),
-            "eval_seconds": self.seconds,
-            "frames_per_second": self.frames_per_second,
-            "notes": list(self.notes),
-        }
+        out: dict[str, Any] = {}
+        for family in self.families.values():
+            out.update(family.summary)
+        out.update(
+            {
+                "constant_psnr_videos": list(self.constant_psnr_videos),
+                "unscored_videos": list(self.unscored_videos),
+                "protocol": dict(self.protocol),
+                "eval_seconds": self.seconds,
+                "frames_per_second": self.frames_per_second,
+                "notes": list(self.notes),
+            }
+        )
         if extra:
             clash = sorted(set(extra) & set(out))
             if clash:
@@ -282,27 +267,10 @@ class EvaluationResult:
         return _jsonable(out)
 
     def metrics(self) -> dict[str, float | int | None]:
-        """Every scalar metric, flat: the frame-level AUCs, the smoothed ones (``smoothed_*``,
-        when computed) and the localisation ones (when computed), plus frame counts."""
-        out: dict[str, float | int | None] = {
-            "micro_auc": self.micro_auc,
-            "macro_auc": self.macro_auc,
-            "macro_auc_padded": self.macro_auc_padded,
-            "unnormalised_auc": self.unnormalised_auc,
-            "n_scored_frames": self.n_scored,
-            "macro_auc_n_videos": len(self.per_video_auc),
-            "macro_auc_padded_n_videos": len(self.per_video_auc_padded),
-        }
-        if self.smoothing is not None:
-            out["smooth_sigma_frames"] = self.smoothing["sigma_frames"]
-            for k in FRAME_AUCS:
-                out[f"smoothed_{k}"] = self.smoothing[k]
-        if self.localisation is not None:
-            s = self.localisation.summary()
-            for k in LOCALISATION_METRICS:
-                out[k] = s[k]
-            for k, v in s["counts"].items():
-                out[f"localisation_{k}"] = v
+        """Every scalar metric, flat: the values of each family in turn (``metrics.csv``)."""
+        out: dict[str, float | int | None] = {}
+        for family in self.families.values():
+            out.update(family.values)
         return out
 
 
@@ -377,12 +345,6 @@ def minmax_scores(psnr: np.ndarray) -> tuple[np.ndarray, bool]:
     if not hi > lo:
         return np.zeros_like(p), True
     return 1.0 - (p - lo) / (hi - lo), False
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    if labels.size == 0 or np.unique(labels).size < 2:
-        return None
-    return float(roc_auc_score(labels, scores))
 
 
 def window_counts(lengths: Iterable[int], clip_len: int, pad_edges: bool) -> list[int]:
@@ -491,19 +453,24 @@ def evaluate(
     results, constant = _normalise_per_video(videos, windows, psnr, notes)
     _smooth(results, smooth_sigma)
     _score_kept(recons, results, keep_frames)
-    # 4. AUCs: micro (the paper's), macro (skip and pad rules), unnormalised, smoothed.
-    aucs, smoothing = _aucs(results, missing, require_labels, smooth_sigma, notes)
+    # 4. Metrics: every family of trainer.metrics.FAMILIES (frame AUCs, smoothed, localisation).
+    _label_notes(results, missing, require_labels, notes)
     localisation = localiser.finish() if localiser is not None else None
+    n_scored = len(windows)
+    scored = ScoredFrames(
+        videos=results,
+        n_videos=len(results) + len(windows.unscored),
+        n_scored=n_scored,
+        smooth_sigma=smooth_sigma,
+        localisation=localisation,
+        notes=notes,
+    )
+    families = compute_all(scored)
 
     # 5. Outputs.
-    n_scored = len(windows)
     return EvaluationResult(
         videos=results,
-        micro_auc=aucs["micro_auc"],
-        macro_auc=aucs["macro_auc"],
-        unnormalised_auc=aucs["unnormalised_auc"],
-        per_video_auc=aucs["per_video_auc"],
-        macro_auc_skipped=aucs["skipped"],
+        families=families,
         constant_psnr_videos=constant,
         unscored_videos=windows.unscored,
         protocol=_protocol(clip_len, score_index, pad_edges, batch_size, smooth_sigma),
@@ -512,9 +479,6 @@ def evaluate(
         frames_per_second=n_scored / seconds if seconds > 0 else float("inf"),
         notes=notes,
         reconstructions=recons,
-        macro_auc_padded=aucs["macro_auc_padded"],
-        per_video_auc_padded=aucs["per_video_auc_padded"],
-        smoothing=smoothing,
         localisation=localisation,
     )
 
@@ -820,27 +784,14 @@ def _score_kept(
             )
 
 
-def _aucs(
-    results: Sequence[VideoScores],
-    missing: Sequence[str],
-    require_labels: bool,
-    smooth_sigma: float,
-    notes: list[str],
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Step 4: the frame-level AUCs of the labelled videos (:func:`_frame_aucs`), and with
-    ``smooth_sigma`` those of the smoothed scores (the ``smoothing`` entry of the result)."""
-    labelled = [r for r in results if r.labels is not None]
+def _label_notes(
+    results: Sequence[VideoScores], missing: Sequence[str], require_labels: bool, notes: list[str]
+) -> None:
+    """Remarks on the videos the AUCs leave out for want of labels."""
     if missing:
         notes.append(f"{len(missing)} videos without labels left out of the AUCs: {missing}")
-    if not labelled and not require_labels:
+    if not any(r.labels is not None for r in results) and not require_labels:
         notes.append("no labels: AUCs not computed")
-    aucs = _frame_aucs(labelled, notes)
-    if not smooth_sigma > 0:
-        return aucs, None
-    smoothed = _frame_aucs(labelled, [], "smoothed_score")
-    smoothing = {"sigma_frames": float(smooth_sigma), "causal": False}
-    smoothing.update({k: smoothed[k] for k in FRAME_AUCS})
-    return aucs, smoothing
 
 
 def _protocol(
@@ -876,37 +827,3 @@ def _feed(
     for vi in np.unique(video_index):
         sel = video_index == vi
         localiser.add(videos[int(vi)], frames[sel], maps[sel])
-
-
-def _frame_aucs(
-    labelled: Sequence[VideoScores], notes: list[str], key: str = "score"
-) -> dict[str, Any]:
-    """Micro, macro (skip and pad rules) and unnormalised AUC of ``labelled`` videos' ``key``
-    scores; remarks on undefined AUCs go to ``notes``."""
-    out: dict[str, Any] = {
-        "micro_auc": None,
-        "unnormalised_auc": None,
-        "macro_auc": None,
-        "per_video_auc": {},
-        "skipped": [],
-        "macro_auc_padded": None,
-        "per_video_auc_padded": {},
-    }
-    if not labelled:
-        return out
-    lab = np.concatenate([r.labels for r in labelled])
-    out["micro_auc"] = _auc(lab, np.concatenate([getattr(r, key) for r in labelled]))
-    out["unnormalised_auc"] = _auc(lab, -np.concatenate([r.psnr for r in labelled]))
-    if out["micro_auc"] is None:
-        notes.append(
-            f"micro/unnormalised AUC undefined: the {lab.size} scored frames hold a single class"
-        )
-    per = [(r.name, r.labels, getattr(r, key)) for r in labelled]
-    out["macro_auc"], out["per_video_auc"], out["skipped"] = macro_auc(per, "skip")
-    out["macro_auc_padded"], out["per_video_auc_padded"], _ = macro_auc(per, "pad")
-    if out["skipped"]:
-        notes.append(
-            f"macro AUC skips {len(out['skipped'])} of {len(labelled)} videos whose scored "
-            f"frames hold a single class: {out['skipped']} (macro_auc_padded counts them)"
-        )
-    return out

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 import pseudoanom
-from pseudoanom.intruders import as_source
 from trainer.config import ConfigError, TrainConfig, import_modules
 from trainer.data import to_model_range
 
@@ -43,9 +42,10 @@ def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
     """The pseudoanom :class:`~pseudoanom.Pipeline` described by ``config.pipeline``.
 
     ``config.pipeline`` is the library's own dict form, so this is
-    :func:`pseudoanom.from_dict` on it after ``config.imports`` are imported, with one
-    difference that does not change any output: transforms that name the same intruders share
-    one source, so its decoded images are cached once.
+    :meth:`pseudoanom.Pipeline.from_dict` on it after ``config.imports`` are imported. Then
+    transforms that name the same intruders share one source (sources decode lazily, so the
+    images are decoded and held once), and :meth:`~pseudoanom.Pipeline.prepare` decodes and
+    checks every intruder now rather than mid-fit.
 
     Returns
     -------
@@ -55,33 +55,28 @@ def build_pseudo_pipeline(config: TrainConfig) -> pseudoanom.Pipeline | None:
     Raises
     ------
     ConfigError
-        Unknown transform name or parameter, or intruders that cannot be read (the message
-        names the transform).
+        Unknown transform name or parameter, or intruders that cannot be read (pseudoanom's
+        message, naming the transform, after ``config key 'pipeline'``).
     """
     if config.p == 0:
         return None
     import_modules(config.imports)
-    params = config.pipeline["params"]
-    sources: dict[str, Any] = {}
-    transforms = []
-    for i, entry in enumerate(params["transforms"]):
-        kwargs = dict(entry["params"])
-        try:
-            if kwargs.get("intruders") is not None:
-                key = json.dumps(kwargs["intruders"], sort_keys=True, default=str)
-                if key not in sources:
-                    sources[key] = as_source(kwargs["intruders"])
-                kwargs["intruders"] = sources[key]
-            transforms.append(pseudoanom.from_dict({"name": entry["name"], "params": kwargs}))
-        except (ValueError, TypeError, FileNotFoundError) as e:
-            raise ConfigError(
-                f"config key 'pipeline': params.transforms[{i}] ({entry['name']}): {e}"
-            ) from None
     try:
-        # prepare(): decode and check every intruder now, not mid-fit inside tf.data.
-        return pseudoanom.Pipeline(transforms, weights=params["weights"], p=params["p"]).prepare()
-    except ValueError as e:
+        pipe = pseudoanom.Pipeline.from_dict(config.pipeline)
+        _share_intruders(pipe, config.pipeline["params"]["transforms"])
+        return pipe.prepare()
+    except (ValueError, TypeError, FileNotFoundError) as e:
         raise ConfigError(f"config key 'pipeline': {e}") from None
+
+
+def _share_intruders(pipe: pseudoanom.Pipeline, entries: list[dict[str, Any]]) -> None:
+    """Give the transforms whose entries name the same intruders one source object."""
+    sources: dict[str, Any] = {}
+    for transform, entry in zip(pipe.transforms, entries, strict=True):
+        spec = entry["params"].get("intruders")
+        if spec is not None:
+            key = json.dumps(spec, sort_keys=True, default=str)
+            transform.intruders = sources.setdefault(key, transform.intruders)
 
 
 class ClipSampler:

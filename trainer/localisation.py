@@ -45,6 +45,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 __all__ = [
     "CONNECTIVITY",
+    "COUNTS",
     "FRAME_CSV_COLUMNS",
     "METRICS",
     "DetectionCurve",
@@ -78,6 +79,19 @@ METRICS: tuple[str, ...] = (
     "tbdc",
 )
 """The scalar localisation metrics of :meth:`LocalisationResult.summary`, in report order."""
+
+COUNTS: tuple[str, ...] = (
+    "frames",
+    "anomalous_frames",
+    "pixels",
+    "anomalous_pixels",
+    "gt_regions",
+    "gt_tracks",
+    "pred_regions",
+    "fp_regions",
+)
+"""The counts of :attr:`LocalisationResult.counts`, reported as
+``localisation_<count>``."""
 
 FRAME_CSV_COLUMNS: tuple[str, ...] = (
     "video",

@@ -6,23 +6,10 @@ this family reports its scalars (:data:`trainer.localisation.METRICS`) and count
 
 from __future__ import annotations
 
-from trainer.localisation import METRICS
+from trainer.localisation import COUNTS, METRICS
 from trainer.metrics.base import FamilyResult, ScoredFrames
 
 __all__ = ["LocalisationMetrics"]
-
-COUNTS: tuple[str, ...] = (
-    "frames",
-    "anomalous_frames",
-    "pixels",
-    "anomalous_pixels",
-    "gt_regions",
-    "gt_tracks",
-    "pred_regions",
-    "fp_regions",
-)
-"""The counts of :attr:`trainer.localisation.LocalisationResult.counts`, reported as
-``localisation_<count>``."""
 
 
 class LocalisationMetrics:

@@ -44,3 +44,31 @@ def test_push_away_smoke_run_finishes_and_logs_both_losses(dataset, tmp_path):
     assert all(v < 0 for v in history["pseudo_loss"])  # -MSE(AE(X^P), X^P)
     summary = json.loads((run / "evaluation" / "summary.json").read_text())
     assert 0 <= summary["micro_auc"] <= 1
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# New Ped2 config -> (its twin, what may differ besides `out` and the pipeline's transforms).
+TWINS = {
+    "cpu_ped2_reverse.yaml": ("cpu_ped2_skip.yaml", {}),
+    "cpu_ped2_freeze.yaml": ("cpu_ped2_skip.yaml", {}),
+    "cpu_ped2_noise_patch.yaml": ("cpu_ped2_patch.yaml", {}),
+    "cpu_ped2_steal.yaml": ("cpu_ped2_skip.yaml", {"pseudo_objective": "push_away", "p": 0.01}),
+    "cpu_ped2_skip_push_away.yaml": ("cpu_ped2_skip.yaml", {"pseudo_objective": "push_away"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWINS))
+def test_ped2_configs_are_twins_of_the_paper_rows(name, monkeypatch):
+    from trainer.config import load_config
+
+    monkeypatch.chdir(CONFIGS.parent)  # intruder paths are relative to the repository
+    twin, differs = TWINS[name]
+    mine, theirs = (load_config(yaml_path=CONFIGS / n).to_dict() for n in (name, twin))
+    assert mine["out"] == f"runs/{name.removesuffix('.yaml')}"
+    assert mine["pipeline"]["params"]["p"] == differs.get("p", 0.2)
+    if name == "cpu_ped2_steal.yaml":  # STEAL's transform is the skip frame itself
+        transforms = [d["pipeline"]["params"]["transforms"] for d in (mine, theirs)]
+        assert transforms[0] == transforms[1]
+    for d in (mine, theirs):
+        d.pop("out"), d.pop("pipeline")
+    assert mine == {**theirs, **{k: v for k, v in differs.items() if k != "p"}}

@@ -33,11 +33,13 @@ def test_push_away_smoke_run_finishes_and_logs_both_losses(dataset, tmp_path):
         data=str(dataset),
         out=str(tmp_path / "run"),
         cache_dir=str(tmp_path / "cache"),
-        epochs=2,
+        epochs=1,
         pipeline=pipeline,
         pseudo_objective="push_away",
     )
-    run = train(cfg, verbose=0)
+    train(cfg, verbose=0, evaluate=False)
+    # resumed from the checkpoint, which keeps no objective: the config's applies again
+    run = train(cfg.replace(epochs=2), resume=True, verbose=0)
     history = json.loads((run / "history.json").read_text())
     assert len(history["normal_loss"]) == len(history["pseudo_loss"]) == 2
     assert all(v > 0 for v in history["normal_loss"])

@@ -13,9 +13,11 @@ over the test videos of each anomaly kind.
     python benchmarks/demo_kinds.py --kinds baseline reverse --seeds 0
 
 Writes ``<results>/runs.json`` (one entry per run: its settings, micro and macro AUC, AUC per
-anomaly kind, seconds) after every run, and ``<results>/table.csv`` (mean and sample std over
-seeds per pseudo-anomaly kind). A run already in ``runs.json`` with the same settings is not
-trained again, so an interrupted call continues where it stopped. Every setting is fixed in
+anomaly kind, seconds) after every run, ``<results>/table.csv`` (mean and sample std over
+seeds per pseudo-anomaly kind) and ``<results>/table.md`` (that table and the paired
+differences to the baseline, AUC x 100). A run already in ``runs.json`` with the same
+settings is not trained again, so an interrupted call continues where it stopped (and a call
+with every run done only rewrites the tables). Every setting is fixed in
 advance (the patch geometry is the demo's, see :data:`trainer.demo.PSEUDO`); nothing looks at
 test labels to choose it.
 
@@ -142,6 +144,30 @@ def table_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _values(run: dict[str, Any]) -> dict[str, float | None]:
+    return {"micro_auc": run["micro_auc"], **{f"auc_{a}": run["auc_per_kind"].get(a)
+                                               for a in ANOMALY_KINDS}}  # fmt: skip
+
+
+def paired_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per kind and column: mean difference to the baseline on the seeds both have, and on how
+    many of them the kind is higher."""
+    base = {r["seed"]: _values(r) for r in runs if r["kind"] == "baseline"}
+    rows = []
+    for kind in KINDS:
+        mine = {r["seed"]: _values(r) for r in runs if r["kind"] == kind and r["seed"] in base}
+        if kind == "baseline" or not mine:
+            continue
+        row: dict[str, Any] = {"pseudo_anomaly": kind, "seeds": len(mine)}
+        for name in ["micro_auc", *(f"auc_{a}" for a in ANOMALY_KINDS)]:
+            diffs = [v[name] - base[s][name] for s, v in mine.items()
+                     if v[name] is not None and base[s][name] is not None]  # fmt: skip
+            row[f"{name}_diff"] = statistics.fmean(diffs) if diffs else None
+            row[f"{name}_higher"] = f"{sum(d > 0 for d in diffs)}/{len(diffs)}"
+        rows.append(row)
+    return rows
+
+
 def write_table(runs: list[dict[str, Any]], path: Path) -> None:
     rows = table_rows(runs)
     with open(path, "w", newline="") as fh:
@@ -164,12 +190,21 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             return "-"
         return f"{100 * mean:.1f}" + ("" if std is None else f" ± {100 * std:.1f}")
 
+    def diff_cell(row: dict[str, Any], name: str) -> str:
+        diff = row[f"{name}_diff"]
+        return "-" if diff is None else f"{100 * diff:+.1f} ({row[f'{name}_higher']})"
+
     lines = [
         "| pseudo anomaly | seeds | micro AUC | large body | striped cart | runner |",
         "|---|---|---|---|---|---|",
     ]
+    names = ["micro_auc", *(f"auc_{a}" for a in ANOMALY_KINDS)]
     for row in table_rows(runs):
-        cells = [cell(row, n) for n in ["micro_auc", *(f"auc_{a}" for a in ANOMALY_KINDS)]]
+        cells = [cell(row, n) for n in names]
+        lines.append(f"| {row['pseudo_anomaly']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    lines += ["", "Minus the baseline, same seeds (mean; seeds where higher):", "", *lines[:2]]
+    for row in paired_rows(runs):
+        cells = [diff_cell(row, n) for n in names]
         lines.append(f"| {row['pseudo_anomaly']} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -207,6 +242,7 @@ def run_all(
             tmp.replace(path)
             write_table(runs, results / "table.csv")
     write_table(runs, results / "table.csv")
+    (results / "table.md").write_text(markdown(runs) + "\n")
     return runs
 
 

@@ -40,6 +40,10 @@ def test_table_is_mean_and_sample_std_per_kind(bench):
     md = bench.markdown(runs)
     assert "| baseline | 3 | 74.0 ± 4.0 | 84.0 ± 4.0 | 64.0 ± 4.0 | 50.0 ± 0.0 |" in md
     assert "| reverse | 1 | 80.0 | 90.0 | 70.0 | - |" in md
+    (paired,) = bench.paired_rows(runs)  # reverse against baseline seed 0 only
+    assert paired["micro_auc_diff"] == pytest.approx(0.10) and paired["micro_auc_higher"] == "1/1"
+    assert paired["auc_fast_diff"] is None
+    assert "| reverse | 1 | +10.0 (1/1) | +10.0 (1/1) | +10.0 (1/1) | - |" in md
 
 
 def test_every_kind_is_one_transform_at_the_demo_p(bench, tmp_path):
@@ -65,6 +69,7 @@ def test_quick_run_writes_results_and_resumes(bench, tmp_path, monkeypatch):
     assert all(0 <= r["micro_auc"] <= 1 and set(r["auc_per_kind"]) == set(bench.ANOMALY_KINDS)
                for r in runs)  # fmt: skip
     assert runs[1]["settings"]["pseudo_objective"] == "push_away"
+    assert "| skip_frame+push_away | 1 |" in (res / "table.md").read_text()
     rows = list(csv.DictReader((res / "table.csv").open()))
     assert [r["pseudo_anomaly"] for r in rows] == kinds and rows[0]["seeds"] == "1"
 

@@ -32,6 +32,7 @@ __all__ = [
     "RESUME_MUTABLE_KEYS",
     "HOLDOUT_MODES",
     "KEEP_BEST",
+    "PSEUDO_OBJECTIVES",
     "STRATEGIES",
     "ConfigError",
     "TrainConfig",
@@ -59,6 +60,7 @@ class ConfigError(ValueError):
 HOLDOUT_MODES = ("tail", "videos")
 # Which epoch's weights become model.keras: the last one, or the one of the best validation AUC.
 KEEP_BEST = ("last", "val_auc")
+# What a pseudo anomaly costs (trainer.losses.PseudoObjectiveLoss): the paper's, STEAL's.
 PSEUDO_OBJECTIVES = ("reconstruct_normal", "push_away")
 
 

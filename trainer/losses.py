@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from trainer import keras_compat
+from trainer.config import PSEUDO_OBJECTIVES
 from trainer.model import build_autoencoder
 
 if TYPE_CHECKING:
@@ -70,9 +71,6 @@ class PerSampleMSE(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         return per_sample_mse(y_true, y_pred)
-
-
-PSEUDO_OBJECTIVES = ("reconstruct_normal", "push_away")
 
 
 @keras.saving.register_keras_serializable(package="trainer")

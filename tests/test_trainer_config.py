@@ -72,6 +72,10 @@ def test_unknown_key_names_it_and_lists_the_valid_ones():
         ("transforms", [{"name": "x", "weight": -1}], "weight"),
         ("transforms", [{"name": "x", "prams": {}}], "prams"),
         ("batch_size", 0, ">= 1"),
+        ("pseudo_objective", "steal", "reconstruct_normal, push_away"),
+        ("pseudo_objective", None, "expected str"),
+        ("push_away_margin", 0.0, "> 0"),
+        ("push_away_margin", 0.5, "only applies with pseudo_objective 'push_away'"),
     ],
 )
 def test_bad_values_are_rejected_naming_the_key(key, value, match):

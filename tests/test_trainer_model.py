@@ -446,6 +446,60 @@ def test_all_normal_batch_reports_zero_pseudo_loss_and_no_nan():
     assert float(model.normal_loss_tracker.result()) == pytest.approx(1.0)
 
 
+def _tiny_batch():
+    """Two 8x4x4x1 samples, the second a pseudo anomaly: x = X^P = 1, y = X^N = 0."""
+    y = np.zeros((2, 8, 4, 4, 1), np.float32)
+    x = y.copy()
+    x[1] = 1.0
+    return x, y, np.array([0, 1], np.float32)
+
+
+def test_reconstruct_normal_on_a_tiny_batch_by_hand():
+    # pred = 0.5 x + 0.1: normal 0.1 vs 0 -> 0.01; pseudo 0.6 vs X^N = 0 -> 0.36.
+    model = affine_model()
+    x, y, flags = _tiny_batch()
+    loss = model.compute_loss(x=x, y=y, y_pred=0.5 * x + 0.1, sample_weight=flags)
+    assert float(loss) == pytest.approx((0.01 + 0.36) / 2, rel=1e-6)
+    assert float(model.pseudo_loss_tracker.result()) == pytest.approx(0.36, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("margin", "pseudo_term"),
+    [(None, -0.16), (0.1, -0.1), (1.0, -0.16)],  # pseudo: 0.6 vs X^P = 1 -> MSE 0.16
+)
+def test_push_away_on_a_tiny_batch_by_hand(margin, pseudo_term):
+    model = affine_model()
+    model.set_pseudo_objective("push_away", margin)
+    x, y, flags = _tiny_batch()
+    loss = model.compute_loss(x=x, y=y, y_pred=0.5 * x + 0.1, sample_weight=flags)
+    assert float(loss) == pytest.approx((0.01 + pseudo_term) / 2, rel=1e-6)
+    assert float(model.normal_loss_tracker.result()) == pytest.approx(0.01, rel=1e-6)
+    assert float(model.pseudo_loss_tracker.result()) == pytest.approx(pseudo_term, rel=1e-6)
+
+
+def test_push_away_gradient_pushes_the_pseudo_reconstruction_away():
+    """Only the pseudo sample, bias only: d(-MSE(pred, 1))/d bias = 2 mean(1 - pred) > 0."""
+    model = affine_model(scale=0.5, bias=0.1)
+    model.set_pseudo_objective("push_away")
+    x, y, flags = (a[1:] for a in _tiny_batch())
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x), sample_weight=flags)
+    _, g_bias = tape.gradient(loss, model.trainable_weights)
+    assert float(np.ravel(g_bias)[0]) == pytest.approx(2 * (1 - 0.6), rel=1e-5)
+    # and clipped past the margin: no gradient at all
+    model.set_pseudo_objective("push_away", 0.1)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x), sample_weight=flags)
+    assert float(np.ravel(tape.gradient(loss, model.trainable_weights)[1])[0]) == 0.0
+
+
+def test_pseudo_objective_rejects_unknown_names():
+    with pytest.raises(ValueError, match="objective"):
+        affine_model().set_pseudo_objective("push")
+    with pytest.raises(ValueError, match="margin"):
+        affine_model().set_pseudo_objective("push_away", 0.0)
+
+
 def test_per_sample_mse_is_float32_for_float16_inputs():
     a = np.full((3, 2, 2), 0.5, np.float16)
     out = per_sample_mse(a, np.zeros_like(a))

@@ -33,6 +33,7 @@ __all__ = [
     "RESUME_MUTABLE_KEYS",
     "HOLDOUT_MODES",
     "KEEP_BEST",
+    "PSEUDO_OBJECTIVES",
     "STRATEGIES",
     "ConfigError",
     "TrainConfig",
@@ -60,6 +61,8 @@ class ConfigError(ValueError):
 HOLDOUT_MODES = ("tail", "videos")
 # Which epoch's weights become model.keras: the last one, or the one of the best validation AUC.
 KEEP_BEST = ("last", "val_auc")
+# What a pseudo anomaly costs (trainer.losses.PseudoObjectiveLoss): the paper's, STEAL's.
+PSEUDO_OBJECTIVES = ("reconstruct_normal", "push_away")
 
 
 # Top-level keys of the old config form (before the ``pipeline`` key): still read, and turned
@@ -196,6 +199,14 @@ class TrainConfig:
     keep_best : str
         ``last`` (default): ``model.keras`` holds the last epoch. ``val_auc``: the epoch with the
         highest validation AUC (needs ``val_fraction > 0``; never chosen by test labels).
+    pseudo_objective : str
+        What a pseudo anomaly ``X^P`` costs (see :mod:`trainer.losses`).
+        ``reconstruct_normal`` (default, the paper's Eq. 5): ``MSE(AE(X^P), X^N)``.
+        ``push_away`` (STEAL, Astrid et al. ICCVW 2021): ``-MSE(AE(X^P), X^P)``.
+    push_away_margin : float or None
+        ``push_away`` only, ours: a pseudo anomaly costs ``-min(MSE(AE(X^P), X^P), margin)``,
+        so it stops pushing once its error reaches ``margin``. ``None`` (default) = STEAL's
+        unclipped term, bounded only by the tanh output range (error at most 4 on [-1, 1]).
     """
 
     data: str | None = None
@@ -228,6 +239,8 @@ class TrainConfig:
     val_clips: int = 256
     val_seed: int = 0
     keep_best: str = "last"
+    pseudo_objective: str = "reconstruct_normal"
+    push_away_margin: float | None = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -287,6 +300,18 @@ class TrainConfig:
             self.keep_best != "val_auc" or self.validation,
             "keep_best",
             "'val_auc' needs a validation set (val_fraction > 0)",
+        )
+        need(
+            self.pseudo_objective in PSEUDO_OBJECTIVES,
+            "pseudo_objective",
+            f"must be one of {', '.join(PSEUDO_OBJECTIVES)}",
+        )
+        margin = self.push_away_margin
+        need(margin is None or margin > 0, "push_away_margin", "must be > 0 (None = unclipped)")
+        need(
+            margin is None or self.pseudo_objective == "push_away",
+            "push_away_margin",
+            "only applies with pseudo_objective 'push_away'",
         )
 
     # ------------------------------------------------------------------ conversions

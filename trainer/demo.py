@@ -47,6 +47,7 @@ __all__ = [
     "PSEUDO",
     "comparison_line",
     "demo_config",
+    "demo_data",
     "kind_aucs",
     "main",
     "run_demo",
@@ -118,6 +119,12 @@ def demo_config(
     return load_config("cpu", overrides=overrides)
 
 
+def demo_data(cache_dir: str | Path = ".cache/pseudoanom", quick: bool = False) -> Path:
+    """The demo set under ``cache_dir`` (generated on first use; ``quick``: a tiny copy)."""
+    name = "demo-quick" if quick else "demo"
+    return make_demo_dataset(Path(cache_dir) / name, **(_QUICK_DATA if quick else {}))
+
+
 def kind_aucs(run_dir: str | Path, data: str | Path) -> dict[str, float | None]:
     """Micro AUC over the test videos of each anomaly kind (from the run's ``scores.csv``; the
     scores are already normalised per video, so a subset of videos is scored as in the whole)."""
@@ -147,8 +154,7 @@ def run_demo(
 ) -> dict[str, Any]:
     """Train and evaluate both runs; write and return ``<out>/comparison.json``'s content."""
     out = Path(out)
-    name = "demo-quick" if quick else "demo"
-    data = make_demo_dataset(Path(cache_dir) / name, **(_QUICK_DATA if quick else {}))
+    data = demo_data(cache_dir, quick)
     result: dict[str, Any] = {"seed": seed, "quick": quick, "data": str(data), "runs": {}}
     for kind in ("baseline", "patch"):
         config = demo_config(kind, data, out, seed, quick, cache_dir=str(cache_dir), **changes)

@@ -1,14 +1,21 @@
-"""The dual reconstruction loss of Astrid et al. (BMVC 2021), Eq. (4) and (5).
+"""The dual reconstruction loss of Astrid et al. (BMVC 2021), Eq. (4) and (5), and STEAL's.
 
 Every training sample is a triple ``(x, y, is_pseudo)``:
 
 * a normal sample has ``x = y = X^N`` and costs ``MSE(AE(X^N), X^N)`` (Eq. 4);
-* a pseudo anomaly has ``x = X^P`` and ``y = X^N`` and costs ``MSE(AE(X^P), X^N)`` (Eq. 5):
-  the model is taught *not* to reconstruct the anomaly.
+* a pseudo anomaly has ``x = X^P`` and ``y = X^N``. What it costs is the config key
+  ``pseudo_objective``:
 
-So both kinds are the same per-sample MSE against the target ``y``; ``is_pseudo`` only decides
-which tracker (``normal_loss`` / ``pseudo_loss``) a sample is reported under. It is not a weight:
-every sample weighs the same in the batch mean.
+  - ``reconstruct_normal`` (default, the paper's Eq. 5): ``MSE(AE(X^P), X^N)``, the model is
+    taught *not* to reconstruct the anomaly;
+  - ``push_away`` (STEAL, Astrid et al. ICCVW 2021, its ``train.py``): ``-MSE(AE(X^P), X^P)``,
+    the model is taught to reconstruct the anomaly *badly*; its target is its own input. STEAL
+    does not clip the term; with our tanh output and [-1, 1] inputs it is at least -4. Ours,
+    as an option: ``push_away_margin = m`` makes it ``-min(MSE(AE(X^P), X^P), m)``.
+
+Both are one per-sample value with one sign (:class:`PseudoObjectiveLoss`), averaged over the
+batch with equal weights, as in both papers. ``is_pseudo`` decides which objective a sample
+gets and which tracker (``normal_loss`` / ``pseudo_loss``) it is reported under.
 
 Only ``keras.ops`` is used, so :class:`DualLossAutoencoder` trains under the TensorFlow, JAX and
 torch backends with the stock ``train_step``.
@@ -23,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from trainer import keras_compat
+from trainer.config import PSEUDO_OBJECTIVES
 from trainer.model import build_autoencoder
 
 if TYPE_CHECKING:
@@ -66,18 +74,59 @@ class PerSampleMSE(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="trainer")
+class PseudoObjectiveLoss(keras.losses.Loss):
+    """Per-sample loss of a ``{"input", "target", "pseudo"}`` batch under ``objective``.
+
+    A normal sample costs ``MSE(y_pred, target)``. A pseudo anomaly costs the same under
+    ``reconstruct_normal``, and ``-min(MSE(y_pred, input), margin)`` under ``push_away``
+    (``margin=None``: no clip, STEAL's form). Reduced like :class:`PerSampleMSE` (batch mean,
+    divided by the replicas under ``tf.distribute``).
+    """
+
+    def __init__(
+        self,
+        objective: str = "reconstruct_normal",
+        margin: float | None = None,
+        name: str = "pseudo_objective_loss",
+        **kwargs,
+    ):
+        if objective not in PSEUDO_OBJECTIVES:
+            raise ValueError(f"objective must be one of {PSEUDO_OBJECTIVES}, got {objective!r}")
+        if margin is not None and not margin > 0:
+            raise ValueError(f"margin must be > 0 or None, got {margin!r}")
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(name=name, **kwargs)
+        self.objective, self.margin = objective, margin
+
+    def call(self, y_true, y_pred):
+        pseudo = y_true["pseudo"]
+        if self.objective == "reconstruct_normal":
+            return per_sample_mse(y_true["target"], y_pred)
+        push = ops.reshape(pseudo > 0.5, (-1,) + (1,) * (len(y_pred.shape) - 1))
+        errors = per_sample_mse(ops.where(push, y_true["input"], y_true["target"]), y_pred)
+        if self.margin is not None:
+            errors = ops.where(pseudo > 0.5, ops.minimum(errors, self.margin), errors)
+        return errors * (1.0 - 2.0 * pseudo)
+
+    def get_config(self):
+        return {**super().get_config(), "objective": self.objective, "margin": self.margin}
+
+
+@keras.saving.register_keras_serializable(package="trainer")
 class DualLossAutoencoder(keras.Model):
     """Autoencoder trained with the dual loss of Eq. (4)/(5).
 
     Build it with :func:`build_dual_loss_autoencoder` (or ``DualLossAutoencoder(inputs=...,
-    outputs=...)``), compile with only an optimizer, and ``fit`` on ``(x, y, is_pseudo)``
-    batches. The logs hold ``loss`` (mean per-sample MSE over all samples), ``normal_loss`` and
-    ``pseudo_loss`` (mean per-sample MSE over the normal / pseudo-anomaly samples).
+    outputs=...)``), pick the pseudo anomalies' objective with :meth:`set_pseudo_objective`
+    (default ``reconstruct_normal``), compile with only an optimizer, and ``fit`` on
+    ``(x, y, is_pseudo)`` batches. The logs hold ``loss`` (mean per-sample loss over all
+    samples), ``normal_loss`` and ``pseudo_loss`` (mean per-sample loss over the normal /
+    pseudo-anomaly samples: negative under ``push_away``).
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.reconstruction_loss = PerSampleMSE()
+        self.objective_loss = PseudoObjectiveLoss()
         self.normal_loss_tracker = keras.metrics.Mean(name="normal_loss")
         self.pseudo_loss_tracker = keras.metrics.Mean(name="pseudo_loss")
 
@@ -87,20 +136,29 @@ class DualLossAutoencoder(keras.Model):
         is_pseudo = sample_weight
         if y is None:  # plain (x,) data: reconstruct the input (Eq. 4 only)
             y = x
-        loss = self.reconstruction_loss(y, y_pred)
+        pseudo = (
+            ops.zeros((ops.shape(y_pred)[0],), "float32")
+            if is_pseudo is None
+            else ops.cast(ops.reshape(is_pseudo, (-1,)), "float32")
+        )
+        batch = {"input": x, "target": y, "pseudo": pseudo}
+        loss = self.objective_loss(batch, y_pred)
         # Regularisation losses, if a subclass adds any; Keras scales these for tf.distribute.
         for extra in self.losses:
             loss = loss + keras_compat.aggregate_additional_loss(self, extra)
 
-        errors = ops.stop_gradient(per_sample_mse(y, y_pred))
-        pseudo = (
-            ops.zeros_like(errors)
-            if is_pseudo is None
-            else ops.cast(ops.reshape(is_pseudo, (-1,)), "float32")
-        )
+        errors = ops.stop_gradient(self.objective_loss.call(batch, y_pred))
         self.normal_loss_tracker.update_state(errors, sample_weight=1.0 - pseudo)
         self.pseudo_loss_tracker.update_state(errors, sample_weight=pseudo)
         return loss
+
+    def set_pseudo_objective(
+        self, objective: str = "reconstruct_normal", margin: float | None = None
+    ) -> None:
+        """What a pseudo anomaly costs from the next ``fit`` on (see :class:`PseudoObjectiveLoss`;
+        config keys ``pseudo_objective`` and ``push_away_margin``)."""
+        self.objective_loss = PseudoObjectiveLoss(objective, margin)
+        self.train_function = None  # a compiled step holds the old loss
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # keras_compat.SYMBOLIC_BUILD: under a strategy, build from a one-clip zero batch of
@@ -166,7 +224,8 @@ def build_model(config: TrainConfig, dist: Distribution | None = None) -> DualLo
     Parameters
     ----------
     config : TrainConfig
-        Reads ``clip_length``, ``size``, ``channels``, ``width`` and ``lr`` (Adam).
+        Reads ``clip_length``, ``size``, ``channels``, ``width``, ``lr`` (Adam),
+        ``pseudo_objective`` and ``push_away_margin``.
     dist : trainer.distribute.Distribution or None
         The strategy the model trains under; synchronised BatchNorm when it has several
         replicas. ``None``: one device. Build the model inside ``dist.scope()``.
@@ -183,6 +242,7 @@ def build_model(config: TrainConfig, dist: Distribution | None = None) -> DualLo
         input_shape, width=config.width, sync_batchnorm=replicas > 1
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr))
+    model.set_pseudo_objective(config.pseudo_objective, config.push_away_margin)
     return model
 
 

@@ -322,6 +322,8 @@ def _fit(
     state = ckpt.latest_checkpoint(run_dir) if resume else None
     with dist.scope():
         model = ckpt.load_checkpoint_model(state) if state else build_model(config, dist)
+    # A checkpoint keeps weights and optimizer state, not the objective: the config has it.
+    model.set_pseudo_objective(config.pseudo_objective, config.push_away_margin)
     initial_epoch = state["epoch"] if state else 0
     history = state["history"] if state else {}
     if initial_epoch:

@@ -80,6 +80,12 @@ VARIANTS: dict[str, list[str]] = {
         "--set",
         f"intruders={DATASETS}/ped2/training/frames",
     ],  # fmt: skip
+    # Beyond the paper (docs/transforms.md, docs/trainer.md "pseudo anomalies' objective").
+    "reverse": ["--config", "configs/cpu_ped2_reverse.yaml"],
+    "freeze": ["--config", "configs/cpu_ped2_freeze.yaml"],
+    "noise": ["--config", "configs/cpu_ped2_noise_patch.yaml"],
+    "steal": ["--config", "configs/cpu_ped2_steal.yaml"],
+    "skip_push_away": ["--config", "configs/cpu_ped2_skip_push_away.yaml"],
 }
 TABLE_ROWS = ["baseline", "patch", "patch_object", "skip"]
 # Paired comparisons besides "vs baseline" (first minus second, on the seeds both have): the
@@ -87,7 +93,18 @@ TABLE_ROWS = ["baseline", "patch", "patch_object", "skip"]
 # the same row under the default backend (added in ``comparisons``).
 COMPARISONS = [("patch", "patch_object")]
 # Settings that must agree when an existing run is reused.
-CHECKED_KEYS = ("data", "size", "width", "batch_size", "epochs", "lr", "seed", "pipeline")
+CHECKED_KEYS = (
+    "data",
+    "size",
+    "width",
+    "batch_size",
+    "epochs",
+    "lr",
+    "seed",
+    "pipeline",
+    "pseudo_objective",
+    "push_away_margin",
+)
 METRICS = ("micro_auc", "macro_auc", "unnormalised_auc", "padded_micro_auc", "best_epoch_micro_auc")
 EPOCHS_FILE = "test_auc_per_epoch.json"  # in each run folder; <run>.epochs.json in --results
 QUICK_SETS = ["size=32,32", "width=0.125", "steps_per_epoch=2", "epochs=2", "eval_batch_size=8"]

@@ -33,6 +33,7 @@ __all__ = [
     "RESUME_MUTABLE_KEYS",
     "HOLDOUT_MODES",
     "KEEP_BEST",
+    "LABEL_SOURCES",
     "PSEUDO_OBJECTIVES",
     "STRATEGIES",
     "ConfigError",
@@ -62,6 +63,9 @@ HOLDOUT_MODES = ("tail", "videos")
 # Which epoch's weights become model.keras: the last one, or the one of the best validation AUC.
 KEEP_BEST = ("last", "val_auc")
 # What a pseudo anomaly costs (trainer.losses.PseudoObjectiveLoss): the paper's, STEAL's.
+# Where test frame labels come from (trainer.datasets): the dataset's frame-label file (the
+# labels published AUCs use), or "the frame's pixel mask is not empty".
+LABEL_SOURCES = ("frame_labels", "masks")
 PSEUDO_OBJECTIVES = ("reconstruct_normal", "push_away")
 
 
@@ -266,7 +270,7 @@ class TrainConfig:
 
         need(all(s > 0 and s % 16 == 0 for s in self.size), "size", "need H, W multiples of 16")
         need(self.channels in (1, 3), "channels", "must be 1 or 3")
-        need(self.label_source in ("frame_labels", "masks"), "label_source", "frame_labels|masks")
+        need(self.label_source in LABEL_SOURCES, "label_source", "|".join(LABEL_SOURCES))
         need(self.clip_length > 0 and self.clip_length % 8 == 0, "clip_length", "multiple of 8")
         need(self.width > 0, "width", "must be > 0")
         need(self.batch_size >= 1, "batch_size", "must be >= 1")

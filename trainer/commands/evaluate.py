@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from trainer.commands.common import add_engine_argument, announce, open_model, settle_backend
-from trainer.config import TrainConfig
+from trainer.config import LABEL_SOURCES, TrainConfig
 
 NAME = "evaluate"
 HELP = "evaluate a saved .keras model on a test split"
@@ -27,6 +27,13 @@ def add_arguments(e: argparse.ArgumentParser) -> None:
     add_engine_argument(e)
     e.add_argument("--data", help="dataset root (default: the embedded synthetic dataset)")
     e.add_argument("--split", default="testing", help="split to score (default: testing)")
+    e.add_argument(
+        "--label-source",
+        choices=LABEL_SOURCES,
+        default="frame_labels",
+        help="test frame labels from the dataset's frame-label file (default: the labels "
+        "published AUCs use) or from its pixel masks (see trainer.datasets)",
+    )
     e.add_argument("--out", help="output folder (default: <model folder>/evaluation-<split>)")
     e.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     e.add_argument(
@@ -77,7 +84,14 @@ def run(args: argparse.Namespace) -> int:
     predictor = open_model(args)
     _, t, h, w, c = predictor.input_shape
     root = resolve_dataset(args.data, args.cache_dir)
-    videos = load_split(root, args.split, size=(h, w), channels=c, cache_dir=args.cache_dir)
+    videos = load_split(
+        root,
+        args.split,
+        size=(h, w),
+        channels=c,
+        cache_dir=args.cache_dir,
+        label_source=args.label_source,
+    )
     out = Path(args.out) if args.out else Path(args.model).parent / f"evaluation-{args.split}"
     localisation: bool | Localiser = args.localisation
     if localisation and any(v.masks is not None for v in videos):

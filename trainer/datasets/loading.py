@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.config import LABEL_SOURCES
 from trainer.data import (
     IMAGE_EXTENSIONS,
     DatasetError,
@@ -34,10 +35,6 @@ LAYOUTS: tuple[Layout, ...] = (
     FramesLayout(),
 )
 """The layouts, in the order they are tried: the first whose ``matches`` accepts a folder."""
-
-LABEL_SOURCES = ("frame_labels", "masks")
-"""Where test frame labels come from: the dataset's frame-label files (default; the published
-labels), or "the frame's pixel mask is not empty"."""
 
 _SPLITS = {"training": "training", "train": "training", "testing": "testing", "test": "testing"}
 

@@ -11,7 +11,7 @@ is exported to ONNX and OpenVINO in a temporary folder and run by every installe
 
 * **evaluate**: :func:`trainer.evaluation.evaluate` on the Ped2 test split (batch 8, the
   evaluate command's), frames scored per second; the decoding and resizing of the split
-  (:func:`trainer.data.load_split`, once per input size) is timed on its own. The paper model
+  (:func:`trainer.datasets.load_split`, once per input size) is timed on its own. The paper model
   scores the first ``--paper-frames`` frames of the first test video (Keras needs about a
   second per frame there).
 * **watch**: :func:`trainer.stream.watch` on ``--video`` frame by frame as the watch command
@@ -43,10 +43,12 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trainer import evaluation  # noqa: E402
-from trainer.data import Video, load_split, to_model_range  # noqa: E402
+from trainer.data import Video, to_model_range  # noqa: E402
+from trainer.datasets import load_split  # noqa: E402
 from trainer.engines import installed_engines  # noqa: E402
 from trainer.inference import open_engine  # noqa: E402
 from trainer.stream import prepare_frame, watch  # noqa: E402
+from trainer.writers import git_commit  # noqa: E402
 
 PRESETS = {"cpu": ((16, 64, 64, 1), 0.25), "paper": ((16, 256, 256, 1), 1.0)}
 TARGETS = {"onnx_speedup": 2.0, "watch_cpu_fps": 100.0, "watch_paper_fps": 4.0}
@@ -281,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average_1min_at_start": load_at_start,
         "load_average_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "commit": evaluation.git_commit(),
+        "commit": git_commit(),
         "targets": targets(rows),
         "rows": rows,
     }

@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from trainer import evaluation  # noqa: E402
-from trainer.data import load_split  # noqa: E402
+from trainer.datasets import load_split  # noqa: E402
 from trainer.engines.base import installed_engines  # noqa: E402
 from trainer.inference import open_engine  # noqa: E402
 from trainer.model_files import file_sha256  # noqa: E402
+from trainer.writers import git_commit  # noqa: E402
 
 
 def exported(model: Path, fmt: str) -> Path:
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": "testing",
         "batch_size": args.batch_size,
         "cpu_threads": os.cpu_count(),
-        "commit": evaluation.git_commit(),
+        "commit": git_commit(),
         "engines": rows,
     }
     if args.out:

@@ -56,13 +56,13 @@ def _concat_pad(inputs, pads):
 def _child(mode: str, preset: str, steps: int) -> None:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     import tensorflow as tf
-    from trainer.pipeline import ClipSampler, build_pseudo_pipeline
 
     from trainer import model as model_mod
     from trainer.config import load_config
-    from trainer.data import load_split
+    from trainer.datasets import load_split
+    from trainer.input import ClipSampler, build_pseudo_pipeline
     from trainer.speed import bench_model
-    from trainer.train import resolve_dataset
+    from trainer.synthetic import resolve_dataset
 
     if mode == "remapping-off":
         tf.config.optimizer.set_experimental_options({"remapping": False})

@@ -59,10 +59,7 @@ def _child(mode: str, preset: str, steps: int) -> None:
 
     from trainer import model as model_mod
     from trainer.config import load_config
-    from trainer.datasets import load_split
-    from trainer.input import ClipSampler, build_pseudo_pipeline
-    from trainer.speed import bench_model
-    from trainer.synthetic import resolve_dataset
+    from trainer.speed import bench_model, training_sampler
 
     if mode == "remapping-off":
         tf.config.optimizer.set_experimental_options({"remapping": False})
@@ -70,14 +67,7 @@ def _child(mode: str, preset: str, steps: int) -> None:
         original = model_mod.ops.pad
         model_mod.ops.pad = _concat_pad
     config = load_config(preset)
-    root = resolve_dataset(config.data, config.cache_dir)
-    videos = load_split(
-        root, config.train_split, size=config.size, channels=config.channels,
-        cache_dir=config.cache_dir, min_frames=config.clip_length,
-    )  # fmt: skip
-    sampler = ClipSampler(
-        [v.frames for v in videos], config.clip_length, build_pseudo_pipeline(config), config.seed
-    )
+    sampler = training_sampler(config)
     clips_per_s = bench_model(sampler, config, steps=steps)
     if mode == "concat-pad":
         model_mod.ops.pad = original

@@ -27,7 +27,7 @@ from typing import Any  # noqa: E402
 from trainer import backend  # noqa: E402
 from trainer.config import PRESETS, TrainConfig, load_config, parse_override  # noqa: E402
 
-__all__ = ["bench_eval", "bench_input", "bench_model", "main", "run_bench"]
+__all__ = ["bench_eval", "bench_input", "bench_model", "main", "run_bench", "training_sampler"]
 
 
 def _say(*args: Any) -> None:
@@ -127,6 +127,23 @@ def bench_eval(root, config: TrainConfig, max_videos: int = 1) -> float:
     return result.frames_per_second
 
 
+def training_sampler(config: TrainConfig):
+    """The :class:`~trainer.input.ClipSampler` of ``config``'s whole training split (no
+    holdout), with its pseudo-anomaly pipeline: what the speed benchmarks time."""
+    from trainer.datasets import load_split
+    from trainer.input import ClipSampler, build_pseudo_pipeline
+    from trainer.synthetic import resolve_dataset
+
+    root = resolve_dataset(config.data, config.cache_dir)
+    videos = load_split(
+        root, config.train_split, size=config.size, channels=config.channels,
+        cache_dir=config.cache_dir, min_frames=config.clip_length,
+    )  # fmt: skip
+    return ClipSampler(
+        [v.frames for v in videos], config.clip_length, build_pseudo_pipeline(config), config.seed
+    )
+
+
 def run_bench(
     config: TrainConfig,
     steps: int = 10,
@@ -155,18 +172,10 @@ def run_bench(
         ``input_clips_per_s``, ``train_clips_per_s``, ``ratio``, ``eval_frames_per_s``,
         ``train_seconds_per_epoch``, ``clips_per_epoch``.
     """
-    from trainer.datasets import load_split
-    from trainer.input import ClipSampler, build_pseudo_pipeline
     from trainer.synthetic import resolve_dataset
 
     root = resolve_dataset(config.data, config.cache_dir)
-    videos = load_split(
-        root, config.train_split, size=config.size, channels=config.channels,
-        cache_dir=config.cache_dir, min_frames=config.clip_length,
-    )  # fmt: skip
-    sampler = ClipSampler(
-        [v.frames for v in videos], config.clip_length, build_pseudo_pipeline(config), config.seed
-    )
+    sampler = training_sampler(config)
     if verbose:
         _say(f"input pipeline: {batches} batches of {config.batch_size} clips ...")
     inp = bench_input(sampler, config, batches=batches)

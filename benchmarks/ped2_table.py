@@ -40,6 +40,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -437,6 +438,27 @@ def markdown(table: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_all(args: argparse.Namespace, work: list[tuple[str, int]]) -> None:
+    """:func:`run_one` for every (variant, seed), ``--jobs`` at a time. The first failure stops
+    the queue: runs already training finish, no new one starts, and its error is raised."""
+    jobs = max(1, args.jobs)
+    failed = threading.Event()
+
+    def guarded(variant: str, seed: int, slot: int) -> None:
+        if failed.is_set():
+            return
+        try:
+            run_one(args, variant, seed, slot)
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(guarded, v, s, i % jobs) for i, (v, s) in enumerate(work)]
+    for f in futures:
+        f.result()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -447,13 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         train_worker(args, args.worker[0], int(args.worker[1]))
         return 0
-    work = [(v, s) for s in args.seeds for v in args.variants]
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [
-            pool.submit(run_one, args, v, s, i % max(1, args.jobs)) for i, (v, s) in enumerate(work)
-        ]
-        for f in futures:
-            f.result()
+    run_all(args, [(v, s) for s in args.seeds for v in args.variants])
     # The table holds every finished run in --results, not only the ones asked for now.
     dest = Path(args.results)
     dest.mkdir(parents=True, exist_ok=True)

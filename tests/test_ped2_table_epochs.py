@@ -62,3 +62,24 @@ def test_quick_run_records_the_test_auc_of_every_epoch(table, tmp_path):
         "best epoch on test labels (the paper's selection)"
         in (runs / "results" / "table.md").read_text()
     )
+
+
+def test_first_failure_stops_the_queue(table, monkeypatch):
+    """A run that fails (a missing dependency, a bad path) stops the queue instead of starting
+    every remaining run only to fail it the same way."""
+    import argparse
+    import threading
+
+    started = []
+    lock = threading.Lock()
+
+    def run_one(args, variant, seed, slot):
+        with lock:
+            started.append((variant, seed))
+        raise SystemExit(f"{variant}-s{seed} failed (rc 1)")
+
+    monkeypatch.setattr(table, "run_one", run_one)
+    work = [("baseline", s) for s in range(20)]
+    with pytest.raises(SystemExit, match="failed"):
+        table.run_all(argparse.Namespace(jobs=2), work)
+    assert len(started) <= 2, started

@@ -61,3 +61,18 @@ def test_smoke_train_is_quiet(tmp_path: Path) -> None:
     out = run("-m", "trainer", "train", "--preset", "smoke", "--out", str(tmp_path / "run"))
     assert out.startswith("keras backend "), out[:2000]
     assert not NOISE.search(out), out
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    """A log file gets one line per epoch, a terminal the live bar, --quiet nothing."""
+    import io
+
+    from trainer.train import fit_verbosity
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert fit_verbosity(1, Terminal()) == 1
+    assert fit_verbosity(1, io.StringIO()) == 2
+    assert fit_verbosity(0, Terminal()) == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,16 @@ __all__ = [
     "train",
     "train_model",
 ]
+
+
+def fit_verbosity(verbose: int, stream: Any = None) -> int:
+    """Keras' ``fit`` verbosity: a live progress bar on a terminal (1), one line per epoch when
+    the output goes to a file or pipe (2), so a log holds epochs, not redrawn bars."""
+    if not verbose:
+        return 0
+    stream = sys.stdout if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return 1 if isatty is not None and isatty() else 2
 
 
 def _say(verbose: int, *args: Any) -> None:
@@ -337,7 +348,7 @@ def _fit(
             steps_per_epoch=run.steps,
             callbacks=[*own, *callbacks],
             shuffle=False,  # the plan already orders every epoch
-            verbose=1 if verbose and dist.is_chief else 0,
+            verbose=fit_verbosity(verbose) if dist.is_chief else 0,
         )
         history = next((c.history for c in own if isinstance(c, ckpt.EpochCheckpoint)), {})
     return model, history

@@ -44,6 +44,27 @@ def test_both_selections_side_by_side_labelled(table):
     assert "| skip | 0 | 75.00 | +5.00 (1/1 > 0) | - |" in md
 
 
+def test_paper_selection_table_pairs_best_epochs(table):
+    """Each seed's best epoch, the best-epoch mean, its paired difference to the baseline's best
+    epoch and the gap to the fixed epoch; runs without a per-epoch record are left out."""
+    rows = [
+        {**_row("baseline", 0, 0.70, 0.80), "best_epoch": 2},
+        {**_row("baseline", 1, 0.72, 0.76), "best_epoch": 3},
+        {**_row("patch", 0, 0.75, 0.86), "best_epoch": 2},
+        {**_row("patch", 1, 0.74, 0.80), "best_epoch": 4},
+        _row("skip", 0, 0.75, None),
+    ]
+    agg = table.aggregate(rows)
+    best = agg["patch"]["paired_best_epoch_vs_baseline"]
+    assert best["diffs"] == pytest.approx([0.06, 0.04]) and best["positive"] == 2
+    assert "paired_best_epoch_vs_baseline" not in agg["skip"]
+    md = table.markdown_selection(rows, agg)
+    assert "| baseline | 2, 3 | 78.00 ± 2.83 | - | +7.00 ± 4.24 |" in md
+    assert "| patch | 2, 4 | 83.00 ± 4.24 | +5.00 ± 1.41 (2/2 > 0, p = 0." in md
+    assert "| skip |" not in md
+    assert table.markdown_selection([_row("skip", 0, 0.75, None)], table.aggregate([])) == ""
+
+
 @pytest.mark.slow
 def test_quick_run_records_the_test_auc_of_every_epoch(table, tmp_path):
     runs = tmp_path / "runs"

@@ -442,6 +442,29 @@ def markdown_selection(rows: list[dict[str, Any]], table: dict[str, Any]) -> str
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
+def markdown_epochs(rows: list[dict[str, Any]]) -> str:
+    """Mean test micro AUC after each epoch per variant, over the seeds with a per-epoch record
+    (how each row rises and falls; reporting only)."""
+    curves: dict[str, list[list[float]]] = {}
+    for r in rows:
+        if r.get("epoch_micro_auc"):
+            curves.setdefault(r["variant"], []).append(r["epoch_micro_auc"])
+    if not curves:
+        return ""
+    n = max(len(c) for runs in curves.values() for c in runs)
+    lines = [
+        "| variant | seeds | " + " | ".join(f"epoch {i + 1}" for i in range(n)) + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in range(n)) + " |",
+    ]
+    for v, runs in curves.items():
+        cells = []
+        for i in range(n):
+            vals = [c[i] for c in runs if len(c) > i]
+            cells.append(f"{statistics.fmean(vals) * 100:.2f}" if vals else "-")
+        lines.append(f"| {v} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _vs(pv: dict[str, Any] | None) -> str:
     """A paired difference as ``+m ± s (k/n > 0, p = ...)``, in points."""
     if not pv or pv["mean"] is None:
@@ -523,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     selection = markdown_selection(rows, table)
     if selection:
         text += "\nTest AUC after every epoch, for reporting only (nothing is chosen with it):\n\n"
-        text += selection
+        text += selection + "\nMean test micro AUC after each epoch:\n\n" + markdown_epochs(rows)
     (dest / "table.md").write_text(text)
     print(text)
     return 0

@@ -63,6 +63,10 @@ def test_paper_selection_table_pairs_best_epochs(table):
     assert "| patch | 2, 4 | 83.00 ± 4.24 | +5.00 ± 1.41 (2/2 > 0, p = 0." in md
     assert "| skip |" not in md
     assert table.markdown_selection([_row("skip", 0, 0.75, None)], table.aggregate([])) == ""
+    rows[0]["epoch_micro_auc"], rows[1]["epoch_micro_auc"] = [0.8, 0.7], [0.7, 0.76]
+    curve = table.markdown_epochs(rows)
+    assert "| variant | seeds | epoch 1 | epoch 2 |" in curve
+    assert "| baseline | 2 | 75.00 | 73.00 |" in curve and "| patch |" not in curve
 
 
 @pytest.mark.slow

@@ -176,8 +176,27 @@ def train_worker(args: argparse.Namespace, variant: str, seed: int) -> None:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(record, indent=1) + "\n")
 
+    if ns.resume:
+        score_checkpoint_epoch(out, record, test, config, on_epoch)
     callback = epoch_test_auc_callback(test, config, on_epoch)
     train_model(config, resume=ns.resume, verbose=1, evaluate=True, callbacks=[callback])
+
+
+def score_checkpoint_epoch(
+    out: Path, record: dict[str, Any], test: list, config: Any, on_epoch: Any
+) -> None:
+    """Score the resumed checkpoint's epoch if ``record`` lacks it. The checkpoint is written
+    before that epoch's test AUC, so a run stopped between the two would otherwise resume
+    with a hole in its per-epoch record."""
+    from benchmarks.ped2_validation import epoch_test_row
+    from trainer.checkpoint import latest_checkpoint, load_checkpoint_model
+
+    state = latest_checkpoint(out)
+    if state is None or any(e["epoch"] == state["epoch"] for e in record["epochs"]):
+        return
+    n = state["epoch"]
+    logs = {k: v[n - 1] for k, v in state["history"].items() if k != "epoch_seconds"}
+    on_epoch(epoch_test_row(load_checkpoint_model(state), test, config, n, logs))
 
 
 def run_name(args: argparse.Namespace, variant: str, seed: int) -> str:
@@ -313,6 +332,8 @@ def kept_row(results: Path, name: str) -> dict[str, Any]:
     padded = Path(f"{base}.padded.summary.json")
     per_epoch = Path(f"{base}.epochs.json")
     epochs = json.loads(per_epoch.read_text())["epochs"] if per_epoch.exists() else []
+    if [e["epoch"] for e in epochs] != list(range(1, len(h["loss"]) + 1)):
+        epochs = []  # a record with a hole (or none) gives no per-epoch figures
     best = max(epochs, key=lambda e: e["test_micro_auc"]) if epochs else None
     return {
         "variant": variant + (f"@{backend}" if backend else ""),

@@ -142,23 +142,32 @@ def epoch_test_auc_callback(
     "test_macro_auc"}``. It measures only: nothing may be chosen with these test AUCs."""
     import keras
 
+    class TestAUC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            on_epoch(epoch_test_row(self.model, test, config, epoch + 1, logs))
+
+    return TestAUC()
+
+
+def epoch_test_row(
+    model: Any, test: list, config: Any, epoch: int, logs: dict | None = None
+) -> dict[str, Any]:
+    """The row of :func:`epoch_test_auc_callback` for ``model`` after epoch ``epoch``: the
+    epoch's ``logs`` and the test AUCs under the paper's protocol."""
+    import keras
+
     from trainer import evaluation
     from trainer.inference import predict_fn
 
-    class TestAUC(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            res = evaluation.evaluate(
-                test,
-                predict_fn(self.model),
-                clip_len=config.clip_length,
-                batch_size=config.eval_batch_size,
-                fixed_batch=keras.config.backend() != "torch",
-            )
-            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
-            row |= {f"test_{k}": getattr(res, k) for k in TEST_METRICS}
-            on_epoch(row)
-
-    return TestAUC()
+    res = evaluation.evaluate(
+        test,
+        predict_fn(model),
+        clip_len=config.clip_length,
+        batch_size=config.eval_batch_size,
+        fixed_batch=keras.config.backend() != "torch",
+    )
+    row = {"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}
+    return row | {f"test_{k}": getattr(res, k) for k in TEST_METRICS}
 
 
 def result_path(args: argparse.Namespace, variant: str, seed: int) -> Path:

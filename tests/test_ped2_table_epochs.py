@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,42 @@ def test_quick_run_records_the_test_auc_of_every_epoch(table, tmp_path):
         "best epoch on test labels (the paper's selection)"
         in (runs / "results" / "table.md").read_text()
     )
+
+    # Stopped after epoch 2's checkpoint but before its test AUC: the resumed run scores the
+    # checkpoint first, so the record has no hole, and the score is the one it would have had.
+    run_dir = runs / "baseline-s0"
+    record_path = run_dir / table.EPOCHS_FILE
+    record = json.loads(record_path.read_text())
+    lost = record["epochs"].pop()
+    record_path.write_text(json.dumps(record))
+    for d in ("evaluation", "evaluation-padded"):
+        shutil.rmtree(run_dir / d)
+    for f in (runs / "results").glob("baseline-s0.*"):
+        f.unlink()
+    assert "--resume" in table.train_command(table.parse_args(argv), "baseline", 0, run_dir)
+    assert table.main(argv) == 0
+    again = json.loads(record_path.read_text())["epochs"]
+    assert [e["epoch"] for e in again] == [1, 2]
+    assert again[1]["test_micro_auc"] == pytest.approx(lost["test_micro_auc"], abs=1e-9)
+    assert again[1]["loss"] == pytest.approx(lost["loss"])
+
+
+def test_a_per_epoch_record_with_a_hole_gives_no_per_epoch_figures(table, tmp_path):
+    base = tmp_path / "patch-s0"
+    Path(f"{base}.summary.json").write_text(
+        json.dumps({"micro_auc": 0.8, "macro_auc": 0.8, "unnormalised_auc": 0.7})
+    )
+    Path(f"{base}.history.json").write_text(
+        json.dumps({"loss": [0.3, 0.2, 0.1], "epoch_seconds": [1.0, 1.0, 1.0]})
+    )
+    rows = [{"epoch": n, "test_micro_auc": 0.7 + n / 100} for n in (1, 3)]
+    Path(f"{base}.epochs.json").write_text(json.dumps({"epochs": rows}))
+    row = table.kept_row(tmp_path, "patch-s0")
+    assert row["epoch_micro_auc"] is None and row["best_epoch_micro_auc"] is None
+    rows.insert(1, {"epoch": 2, "test_micro_auc": 0.9})
+    Path(f"{base}.epochs.json").write_text(json.dumps({"epochs": rows}))
+    row = table.kept_row(tmp_path, "patch-s0")
+    assert row["best_epoch"] == 2 and row["epoch_micro_auc"] == pytest.approx([0.71, 0.9, 0.73])
 
 
 def test_first_failure_stops_the_queue(table, monkeypatch):

@@ -374,6 +374,28 @@ def _replicas_in_sync() -> float:
     return float(ctx.num_replicas_in_sync) if ctx is not None else 1.0
 
 
+def _norm_act(
+    x,
+    name: str,
+    sync_batchnorm: bool,
+    bn_momentum: float,
+    bn_epsilon: float,
+    data_format: str,
+):
+    """BatchNorm -> LeakyReLU(0.2) after the block's convolution ``name``.
+
+    Layer names (``<name>_bn``, ``<name>_act``) are part of saved models: keep them.
+    """
+    x = BatchNormalization(
+        axis=_channel_axis(data_format),
+        momentum=bn_momentum,
+        epsilon=bn_epsilon,
+        synchronized=sync_batchnorm,
+        name=f"{name}_bn",
+    )(x)
+    return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
+
+
 def conv_block(
     x,
     filters: int,
@@ -389,14 +411,7 @@ def conv_block(
     x = SymmetricPadConv3D(
         filters, 3, strides=strides, use_bias=False, data_format=data_format, name=name
     )(x)
-    x = BatchNormalization(
-        axis=_channel_axis(data_format),
-        momentum=bn_momentum,
-        epsilon=bn_epsilon,
-        synchronized=sync_batchnorm,
-        name=f"{name}_bn",
-    )(x)
-    return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
+    return _norm_act(x, name, sync_batchnorm, bn_momentum, bn_epsilon, data_format)
 
 
 def deconv_block(
@@ -413,14 +428,7 @@ def deconv_block(
     x = SymmetricPadConv3DTranspose(
         filters, 3, strides=strides, use_bias=False, data_format=data_format, name=name
     )(x)
-    x = BatchNormalization(
-        axis=_channel_axis(data_format),
-        momentum=bn_momentum,
-        epsilon=bn_epsilon,
-        synchronized=sync_batchnorm,
-        name=f"{name}_bn",
-    )(x)
-    return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
+    return _norm_act(x, name, sync_batchnorm, bn_momentum, bn_epsilon, data_format)
 
 
 def encoder(

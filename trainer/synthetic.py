@@ -276,22 +276,7 @@ def make_synthetic_dataset(
         "seed": int(seed),
     }
 
-    def write(tmp: Path) -> list[dict]:
-        background = _background(np.random.default_rng([seed, 0]), (h, w))
-        for i in range(n_train):
-            rng = np.random.default_rng([seed, 1, i])
-            video, _ = render_video(rng, background, frames)
-            _write_frames(tmp / "training" / "frames" / f"{i + 1:02d}", video)
-        return _write_test_split(
-            tmp,
-            n_test,
-            frames,
-            seed,
-            ANOMALY_KINDS,
-            lambda rng, kind, iv: render_video(rng, background, frames, kind, iv),
-        )
-
-    return _generate(Path(root).expanduser(), params, write)
+    return _generate(Path(root).expanduser(), params, _writer(params, render_video, ANOMALY_KINDS))
 
 
 def _check_counts(n_train: int, n_test: int, frames: int, size: tuple[int, int]) -> tuple[int, int]:
@@ -571,21 +556,32 @@ def make_demo_dataset(
         "seed": int(seed),
     }
 
+    writer = _writer(params, render_demo_video, DEMO_ANOMALY_KINDS)
+    return _generate(Path(root).expanduser(), params, writer)
+
+
+def _writer(
+    params: dict, render: Callable[..., tuple[np.ndarray, np.ndarray]], kinds: tuple[str, ...]
+) -> Callable[[Path], list[dict]]:
+    """Writes a dataset of ``params`` into a folder: training videos from
+    ``default_rng([seed, 1, i])``, then the test split (:func:`_write_test_split`)."""
+    seed, frames, (h, w) = params["seed"], params["frames"], params["size"]
+
     def write(tmp: Path) -> list[dict]:
         background = _background(np.random.default_rng([seed, 0]), (h, w))
-        for i in range(n_train):
-            video, _ = render_demo_video(np.random.default_rng([seed, 1, i]), background, frames)
+        for i in range(params["n_train"]):
+            video, _ = render(np.random.default_rng([seed, 1, i]), background, frames)
             _write_frames(tmp / "training" / "frames" / f"{i + 1:02d}", video)
         return _write_test_split(
             tmp,
-            n_test,
+            params["n_test"],
             frames,
             seed,
-            DEMO_ANOMALY_KINDS,
-            lambda rng, kind, iv: render_demo_video(rng, background, frames, kind, iv),
+            kinds,
+            lambda rng, kind, iv: render(rng, background, frames, kind, iv),
         )
 
-    return _generate(Path(root).expanduser(), params, write)
+    return write
 
 
 def synthetic_root(cache_dir: str | os.PathLike | None) -> Path:

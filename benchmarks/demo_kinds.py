@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from trainer.atomic import write_text_atomic  # noqa: E402
 from trainer.demo import PSEUDO, demo_config, demo_data, kind_aucs  # noqa: E402
 
 # The demo's patch geometry (alpha, beta and min_size scaled to 32 x 32 frames, trainer.demo).
@@ -237,9 +238,7 @@ def run_all(
                 flush=True,
             )
             doc = {"what": __doc__.splitlines()[0], "quick": quick, "runs": runs}
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(doc, indent=2) + "\n")
-            tmp.replace(path)
+            write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
             write_table(runs, results / "table.csv")
     write_table(runs, results / "table.csv")
     (results / "table.md").write_text(markdown(runs) + "\n")

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from trainer.atomic import write_text_atomic
 from trainer.data import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Video, load_video, natural_key
 from trainer.engines.keras_engine import predict_fn as keras_predict_fn
 from trainer.evaluation import (
@@ -326,12 +327,7 @@ class Calibration:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the JSON file (atomically; parent folders are created). Returns ``path``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(path, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Calibration:

@@ -27,12 +27,14 @@ import json
 import os
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras
 
 from trainer import rundir
+from trainer.atomic import temporary_path, write_atomic
 from trainer.config import TrainConfig
 from trainer.rundir import RunDirError, SaveFailed
 
@@ -71,15 +73,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     trainer.rundir.SaveFailed
         An OS error (disk full, ...): the temporary is removed, ``path`` is as it was.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise SaveFailed(tmp, e) from e
-    return path
+    return _save(path, lambda tmp: tmp.write_text(text))
 
 
 def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
@@ -90,15 +84,15 @@ def save_model_atomic(model: keras.Model, path: str | os.PathLike) -> Path:
     trainer.rundir.SaveFailed
         An OS error (disk full, ...): the temporary is removed, ``path`` is as it was.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.keras")
+    return _save(path, model.save)
+
+
+def _save(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    tmp = temporary_path(path)
     try:
-        model.save(tmp)
-        os.replace(tmp, path)
+        return write_atomic(path, write, tmp=tmp)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise SaveFailed(tmp, e) from e
-    return path
 
 
 def save_final_model(model: keras.Model, run_dir: str | os.PathLike) -> Path:

@@ -43,6 +43,8 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from trainer.atomic import write_atomic
+
 __all__ = [
     "CONNECTIVITY",
     "COUNTS",
@@ -955,18 +957,17 @@ def write_frames_csv(result: LocalisationResult, path: str | os.PathLike) -> Pat
     pathlib.Path
         ``path`` (parent folders are created).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(FRAME_CSV_COLUMNS)
-        for row in result.frames:
-            w.writerow(
-                [
-                    f"{row[c]:.6g}" if isinstance(row[c], float) else row[c]
-                    for c in FRAME_CSV_COLUMNS
-                ]
-            )
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(FRAME_CSV_COLUMNS)
+            for row in result.frames:
+                w.writerow(
+                    [
+                        f"{row[c]:.6g}" if isinstance(row[c], float) else row[c]
+                        for c in FRAME_CSV_COLUMNS
+                    ]
+                )
+
+    return write_atomic(path, write)

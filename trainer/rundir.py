@@ -34,6 +34,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
+from trainer.atomic import write_text_atomic
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -82,9 +84,10 @@ RUN_FILE_PATTERNS: tuple[str, ...] = (
 """The files a run writes (``fnmatch`` patterns of paths relative to the run directory)."""
 
 _TEMPORARY = (
-    re.compile(r"^\.(?P<name>.+)\.tmp-\d+$"),  # atomic_write_text
-    re.compile(r"^\.(?P<stem>.+)\.tmp-\d+(?P<ext>\.keras)$"),  # save_model_atomic
-    re.compile(r"^(?P<name>.+)\.tmp$"),  # the evaluation's writers
+    # trainer.atomic.temporary_path
+    re.compile(r"^\.(?P<name>.+)\.tmp-\d+(?:-\d+)?$"),
+    re.compile(r"^\.(?P<stem>.+)\.tmp-\d+(?:-\d+)?(?P<ext>\.keras)$"),
+    re.compile(r"^(?P<name>.+)\.tmp$"),  # a plain ".tmp" suffix
 )
 """Half-written temporaries of the atomic writes; one is the run's when the file it was
 going to become is."""
@@ -364,12 +367,9 @@ def record_run_files(run_dir: str | os.PathLike, since: float | None = None) -> 
                 files.append(rel)
     data = json.dumps({"format": MANIFEST_FORMAT, "files": files}, indent=1) + "\n"
     path = run_dir / MANIFEST
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(data)
-        os.replace(tmp, path)
+        write_text_atomic(path, data)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise RunSaveError(_write_failure(path, e)) from None
     return path
 

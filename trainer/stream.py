@@ -37,6 +37,7 @@ from typing import Any, Protocol, TextIO
 import cv2
 import numpy as np
 
+from trainer.atomic import write_text_atomic
 from trainer.calibration import DEFAULT_FPR, Calibration, score_index_for
 from trainer.data import to_model_range
 from trainer.evaluation import PredictFn, frame_psnr
@@ -620,6 +621,4 @@ def _write_summary(res, path, calibration, fpr, delay, extra) -> None:
         "commit": git_commit(),
         **(extra or {}),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(summary, indent=2, allow_nan=False, default=str) + "\n")

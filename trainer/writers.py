@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trainer.atomic import write_atomic, write_text_atomic
 from trainer.evaluation import CALIBRATED_COLUMNS, CSV_COLUMNS, EvaluationResult, VideoScores
 
 __all__ = ["git_commit", "write_metrics_csv", "write_scores_csv", "write_summary_json"]
@@ -35,29 +36,28 @@ def write_scores_csv(result: EvaluationResult, path: str | os.PathLike) -> Path:
         (:func:`trainer.calibration.apply_calibration`) the columns ``p_normal``,
         ``calibrated_score`` and ``alarm`` (0/1) come last.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     smoothed = any(r.smoothed_score is not None for r in result.videos)
     calibrated = any(r.alarm is not None for r in result.videos)
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            CSV_COLUMNS
-            + (("smoothed_score",) if smoothed else ())
-            + (CALIBRATED_COLUMNS if calibrated else ())
-        )
-        for r in result.videos:
-            for i in range(len(r.frames)):
-                label = "" if r.labels is None else int(r.labels[i])
-                row = [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
-                if smoothed:
-                    row.append("" if r.smoothed_score is None else f"{r.smoothed_score[i]:.6f}")
-                if calibrated:
-                    row.extend(_calibrated_cells(r, i))
-                w.writerow(row)
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(
+                CSV_COLUMNS
+                + (("smoothed_score",) if smoothed else ())
+                + (CALIBRATED_COLUMNS if calibrated else ())
+            )
+            for r in result.videos:
+                for i in range(len(r.frames)):
+                    label = "" if r.labels is None else int(r.labels[i])
+                    row = [r.name, int(r.frames[i]), f"{r.psnr[i]:.6f}", f"{r.score[i]:.6f}", label]
+                    if smoothed:
+                        row.append("" if r.smoothed_score is None else f"{r.smoothed_score[i]:.6f}")
+                    if calibrated:
+                        row.extend(_calibrated_cells(r, i))
+                    w.writerow(row)
+
+    return write_atomic(path, write)
 
 
 def _calibrated_cells(r: VideoScores, i: int) -> list[str | int]:
@@ -74,16 +74,15 @@ def write_metrics_csv(result: EvaluationResult, path: str | os.PathLike) -> Path
     pathlib.Path
         ``path`` (parent folders are created); an undefined metric has an empty value.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(("metric", "value"))
-        for name, value in result.metrics().items():
-            w.writerow((name, "" if value is None else repr(value)))
-    os.replace(tmp, path)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(("metric", "value"))
+            for name, value in result.metrics().items():
+                w.writerow((name, "" if value is None else repr(value)))
+
+    return write_atomic(path, write)
 
 
 def write_summary_json(
@@ -107,12 +106,9 @@ def write_summary_json(
     pathlib.Path
         ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result.summary(extra), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(
+        path, json.dumps(result.summary(extra), indent=2, allow_nan=False) + "\n"
+    )
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:

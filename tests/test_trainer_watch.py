@@ -17,7 +17,8 @@ import pytest
 
 from trainer.calibration import Calibration, calibrate, score_index_for, video_psnr
 from trainer.data import Video, load_video
-from trainer.stream import STREAM_COLUMNS, LiveLine, open_source, prepare_frame, watch
+from trainer.progress import LiveLine
+from trainer.stream import STREAM_COLUMNS, open_source, prepare_frame, watch
 
 T, H, W = 4, 8, 8
 SHAPE = (T, H, W, 1)

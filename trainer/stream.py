@@ -25,14 +25,13 @@ import json
 import math
 import os
 import queue
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -42,13 +41,12 @@ from trainer.calibration import DEFAULT_FPR, Calibration, score_index_for
 from trainer.data import to_model_range
 from trainer.evaluation import PredictFn, frame_psnr
 from trainer.localisation import error_map
-from trainer.progress import write_status
+from trainer.progress import LiveLine
 from trainer.writers import git_commit
 
 __all__ = [
     "STREAM_COLUMNS",
     "Capture",
-    "LiveLine",
     "WatchResult",
     "open_source",
     "prepare_frame",
@@ -125,39 +123,6 @@ def prepare_frame(frame: np.ndarray, size: tuple[int, int], channels: int) -> np
     if frame.shape[:2] != (h, w):
         frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
     return frame.reshape(h, w, channels)
-
-
-class LiveLine:
-    """The live status line: rewritten in place on a terminal (at most every ``refresh``
-    seconds), one line every ``interval`` seconds elsewhere; ``lines`` keeps what was
-    written."""
-
-    def __init__(
-        self,
-        stream: TextIO | None = None,
-        *,
-        interval: float = 10.0,
-        refresh: float = 0.25,
-        tty: bool | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        if tty is None:
-            isatty = getattr(self.stream, "isatty", None)
-            tty = bool(isatty()) if isatty is not None else False
-        self.tty = tty
-        self.interval, self.refresh, self._clock = interval, refresh, clock
-        self._last = -math.inf
-        self._width = 0
-        self.lines: list[str] = []
-
-    def update(self, text: str, final: bool = False) -> None:
-        now = self._clock()
-        if not final and now - self._last < (self.refresh if self.tty else self.interval):
-            return
-        self._last = now
-        self.lines.append(text)
-        self._width = write_status(self.stream, text, tty=self.tty, width=self._width, final=final)
 
 
 @dataclass

@@ -69,7 +69,8 @@ def add_arguments(wt: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Watch as ``args`` ask; returns the exit code."""
-    from trainer.stream import LiveLine, open_source, stall_message, watch
+    from trainer.progress import LiveLine
+    from trainer.stream import open_source, stall_message, watch
 
     capture, live = open_source(args.source)  # before the slow import: a bad source fails fast
     try:

@@ -124,7 +124,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--results", default="results/ped2", help="small result files for git")
     ap.add_argument("--jobs", type=int, default=1, help="runs trained side by side")
     ap.add_argument(
-        "--pin", action="store_true", help="pin job k to CPU core k (taskset), one core per run"
+        "--pin",
+        action="store_true",
+        help="pin job k to CPU core k (taskset), one core per run; a pinned run repeats to the "
+        "byte, an unpinned one may differ in the 4th digit (another summation order)",
     )
     ap.add_argument("--set", action="append", default=[], help="extra trainer --set KEY=VALUE")
     ap.add_argument("--aggregate-only", action="store_true", help="no training, only results")

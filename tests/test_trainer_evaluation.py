@@ -17,7 +17,7 @@ from trainer.evaluation import (
     minmax_scores,
     window_counts,
 )
-from trainer.progress import Progress
+from trainer.progress import LiveLine, Progress
 from trainer.writers import git_commit, write_scores_csv, write_summary_json
 
 T, S = 4, 2  # clip length and scored position: scored frames are 2 .. K-2 without padding
@@ -305,3 +305,39 @@ def test_progress_on_a_terminal_rewrites_one_line():
     # a shorter line blanks what is left of a longer one
     pairs = zip(parts, parts[1:], strict=False)
     assert all(len(p.rstrip("\n")) >= len(q.rstrip()) for q, p in pairs)
+
+
+def test_live_line_in_a_log_a_line_per_interval_and_always_the_final_one():
+    import io
+
+    stream = io.StringIO()
+    line = LiveLine(stream, interval=10, clock=Clock(4))
+    for i in range(6):  # at 4, 8, ..., 24 s
+        line.update(f"step {i}")
+    line.update("done", final=True)  # at 28 s, though not due
+    assert stream.getvalue().splitlines() == line.lines == ["step 0", "step 3", "done"]
+
+
+def test_live_line_on_a_terminal_is_rewritten_and_blanks_a_longer_one():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    line = LiveLine(stream, refresh=0, clock=Clock(1))
+    line.update("a longer line")
+    line.update("short", final=True)
+    assert stream.getvalue() == "\ra longer line" + "\rshort" + " " * 8 + "\n"
+
+
+def test_live_line_without_a_stream_writes_to_stderr_at_the_time_of_writing(monkeypatch):
+    import io
+    import sys
+
+    line = LiveLine(tty=False, clock=Clock(1))
+    later = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", later)
+    line.update("now", final=True)
+    assert later.getvalue() == "now\n"

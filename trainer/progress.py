@@ -142,16 +142,8 @@ class Progress:
         Video names, in the order :func:`evaluate` scores them.
     counts : sequence of int
         Windows of each video (:func:`window_counts`; 0 = not scored).
-    stream : text stream or None
-        Where to write; ``None`` = ``sys.stderr`` at the time of each write.
-    interval : float
-        Seconds between lines when ``stream`` is not a terminal.
-    refresh : float
-        Seconds between rewrites of the line on a terminal.
-    tty : bool or None
-        Whether ``stream`` is a terminal; ``None`` = ask it (``isatty()``).
-    clock : callable
-        Seconds, monotonic (for tests).
+    stream, interval, refresh, tty, clock
+        Those of the :class:`LiveLine` it writes through.
     """
 
     def __init__(
